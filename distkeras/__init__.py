@@ -1,0 +1,32 @@
+"""distkeras: Keras's API on torch tensors, with synchronous multi-process data parallelism.
+
+Porting a Keras program means changing ``keras`` to ``distkeras`` in its imports; running it on
+N processes means ``distkeras-launch -n N train.py``.
+"""
+
+from distkeras import (
+    activations,
+    backend,
+    callbacks,
+    constraints,
+    datasets,
+    distributed,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    utils,
+)
+from distkeras.layers import Input, Layer
+from distkeras.models import Model, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential", "Model", "Input", "Layer", "layers", "models", "optimizers", "losses",
+    "metrics", "callbacks", "regularizers", "initializers", "constraints", "activations",
+    "utils", "datasets", "distributed", "backend",
+]

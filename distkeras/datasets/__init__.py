@@ -1,0 +1,1 @@
+"""distkeras.datasets (filled in by its own work item)."""

@@ -1,0 +1,1 @@
+"""distkeras.distributed (filled in by its own work item)."""

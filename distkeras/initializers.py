@@ -1,0 +1,288 @@
+"""Weight initializers with Keras's names, defaults and fan computation.
+
+An initializer is called with the weight's *Keras-layout* shape (e.g. a Conv2D kernel is
+``(kh, kw, in, out)``), so fans match Keras whatever layout the layer stores internally.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from distkeras import backend
+from distkeras.utils.serialization import deserialize_object, serialize_object
+
+
+def compute_fans(shape) -> tuple[float, float]:
+    shape = tuple(shape)
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    if len(shape) == 2:
+        return float(shape[0]), float(shape[1])
+    receptive = math.prod(shape[:-2])
+    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+
+
+class Initializer:
+    """Base class: ``__call__(shape, dtype=None)`` returns a new CPU tensor."""
+
+    def __call__(self, shape, dtype=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+class _Seeded(Initializer):
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+
+    def _generator(self) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        return torch.Generator().manual_seed(int(self.seed))
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=None):
+        return torch.zeros(tuple(shape), dtype=backend.standardize_dtype(dtype))
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=None):
+        return torch.ones(tuple(shape), dtype=backend.standardize_dtype(dtype))
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return torch.full(tuple(shape), float(self.value), dtype=backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomNormal(_Seeded):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        t = torch.empty(tuple(shape), dtype=torch.float32)
+        t.normal_(self.mean, self.stddev, generator=self._generator())
+        return t.to(backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class RandomUniform(_Seeded):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype=None):
+        t = torch.empty(tuple(shape), dtype=torch.float32)
+        t.uniform_(self.minval, self.maxval, generator=self._generator())
+        return t.to(backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+def _truncated_normal(shape, mean, stddev, generator):
+    # Keras truncates at two standard deviations.
+    t = torch.empty(tuple(shape), dtype=torch.float32)
+    t.normal_(0.0, 1.0, generator=generator)
+    bad = t.abs() > 2.0
+    while bad.any():
+        redraw = torch.empty(int(bad.sum()), dtype=torch.float32).normal_(generator=generator)
+        t[bad] = redraw
+        bad = t.abs() > 2.0
+    return t * stddev + mean
+
+
+class TruncatedNormal(_Seeded):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        t = _truncated_normal(shape, self.mean, self.stddev, self._generator())
+        return t.to(backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class VarianceScaling(_Seeded):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if scale <= 0.0:
+            raise ValueError(f"Argument `scale` must be positive. Received: scale={scale}")
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(
+                f"Argument `mode` must be fan_in, fan_out or fan_avg. Received: mode={mode!r}"
+            )
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform", "normal"):
+            raise ValueError(f"Invalid `distribution` argument. Received: {distribution!r}")
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = compute_fans(shape)
+        denom = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
+        scale = self.scale / max(1.0, denom[self.mode])
+        gen = self._generator()
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * scale)
+            t = torch.empty(tuple(shape)).uniform_(-limit, limit, generator=gen)
+        elif self.distribution in ("normal", "untruncated_normal"):
+            t = torch.empty(tuple(shape)).normal_(0.0, math.sqrt(scale), generator=gen)
+        else:
+            # 0.879... is the stddev of a unit normal truncated at two stddevs.
+            stddev = math.sqrt(scale) / 0.87962566103423978
+            t = _truncated_normal(shape, 0.0, stddev, gen)
+        return t.to(backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
+
+
+class GlorotUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class GlorotNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class HeNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class HeUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class LecunNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class LecunUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class Orthogonal(_Seeded):
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal initializer needs a shape of rank >= 2. Received: {shape}")
+        rows = math.prod(shape[:-1])
+        cols = shape[-1]
+        flat = torch.empty(max(rows, cols), min(rows, cols)).normal_(generator=self._generator())
+        q, r = torch.linalg.qr(flat)
+        q = q * torch.sign(torch.diagonal(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q[:rows, :cols]).reshape(shape).to(backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise ValueError(f"Identity initializer needs a 2D shape. Received: {tuple(shape)}")
+        return self.gain * torch.eye(*shape, dtype=backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+_REGISTRY = {
+    cls.__name__: cls
+    for cls in (
+        Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
+        GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal,
+        Identity,
+    )
+}
+_ALIASES = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
+    "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform, "orthogonal": Orthogonal,
+    "identity": Identity,
+}
+_REGISTRY.update(_ALIASES)
+
+
+def get(identifier) -> Initializer:
+    """Resolves an initializer name, config dict, instance or callable ``f(shape, dtype)``."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, dict)):
+        return deserialize_object(identifier, _REGISTRY, "initializer")
+    if callable(identifier):
+        return identifier
+    raise ValueError(
+        f"Could not interpret initializer. Expected a name, a config or a callable. "
+        f"Received: initializer={identifier!r}"
+    )
+
+
+def serialize(initializer) -> dict | None:
+    return serialize_object(initializer, "keras.initializers")
+
+
+deserialize = get

@@ -1,0 +1,35 @@
+"""Layers, mirroring ``keras.layers``: each family lives in its own module."""
+
+from distkeras.layers import (
+    attention,
+    conv,
+    core,
+    merging,
+    normalization,
+    pooling,
+    recurrent,
+    regularization,
+    reshaping,
+    wrappers,
+)
+from distkeras.layers.attention import *  # noqa: F403
+from distkeras.layers.base import Layer
+from distkeras.layers.conv import *  # noqa: F403
+from distkeras.layers.core import *  # noqa: F403
+from distkeras.layers.input import Input, InputLayer, KerasTensor
+from distkeras.layers.merging import *  # noqa: F403
+from distkeras.layers.normalization import *  # noqa: F403
+from distkeras.layers.pooling import *  # noqa: F403
+from distkeras.layers.recurrent import *  # noqa: F403
+from distkeras.layers.regularization import *  # noqa: F403
+from distkeras.layers.reshaping import *  # noqa: F403
+from distkeras.layers.wrappers import *  # noqa: F403
+
+_FAMILIES = (attention, conv, core, merging, normalization, pooling, recurrent, regularization,
+             reshaping, wrappers)
+
+# Class name -> class, for rebuilding layers from configs. Models are added by distkeras.models.
+LAYER_REGISTRY: dict[str, type] = {"InputLayer": InputLayer}
+for _module in _FAMILIES:
+    for _name in _module.__all__:
+        LAYER_REGISTRY[_name] = getattr(_module, _name)

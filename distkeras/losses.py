@@ -1,0 +1,1 @@
+"""Loss functions and classes, mirroring keras.losses."""

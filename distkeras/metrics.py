@@ -1,0 +1,1 @@
+"""Metrics, mirroring keras.metrics."""

@@ -1,0 +1,185 @@
+"""Functional models: a graph of layer calls from ``Input`` tensors to outputs."""
+
+from __future__ import annotations
+
+import torch
+
+from distkeras import backend
+from distkeras.layers.input import InputLayer, KerasTensor, Node
+from distkeras.models.model import Model
+from distkeras.utils.tree import flatten, map_structure, pack_sequence_as
+
+
+def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
+    """Nodes from inputs to outputs, each after every node it depends on."""
+    ordered: list[Node] = []
+    state: dict[int, str] = {}
+
+    def visit(node: Node):
+        key = id(node)
+        if state.get(key) == "done":
+            return
+        if state.get(key) == "active":
+            raise ValueError(f"The graph has a cycle through layer '{node.layer.name}'.")
+        state[key] = "active"
+        for parent in node.parent_nodes:
+            visit(parent)
+        state[key] = "done"
+        ordered.append(node)
+
+    for tensor in outputs:
+        if not isinstance(tensor, KerasTensor) or tensor._keras_history is None:
+            raise ValueError(
+                "Model outputs must be symbolic tensors made by calling layers on Input(). "
+                f"Received: {tensor!r}"
+            )
+        layer, node_index, _ = tensor._keras_history
+        visit(layer._inbound_nodes[node_index])
+    return ordered
+
+
+class Functional(Model):
+    """A model defined by ``Model(inputs, outputs)``: multi-input, multi-output, shared layers,
+    nested models.
+
+    Example:
+        >>> a, b = distkeras.Input((8,)), distkeras.Input((8,))
+        >>> shared = distkeras.layers.Dense(4)
+        >>> merged = distkeras.layers.Concatenate()([shared(a), shared(b)])
+        >>> model = distkeras.Model(inputs=[a, b], outputs=merged)
+    """
+
+    def __init__(self, inputs, outputs, name: str | None = None, trainable: bool = True, **kwargs):
+        Model.__init__(self, name=name, trainable=trainable, **kwargs)
+        self._input_structure = inputs
+        self._output_structure = outputs
+        self._inputs = flatten(inputs)
+        self._outputs = flatten(outputs)
+        for tensor in self._inputs:
+            if not isinstance(tensor, KerasTensor) or not isinstance(
+                tensor._keras_history[0], InputLayer
+            ):
+                raise ValueError(
+                    f"Model '{self.name}': every input must come from distkeras.Input(). "
+                    f"Received: {tensor!r}"
+                )
+        self._nodes = _topological_nodes(self._outputs)
+        reached = {id(t) for node in self._nodes for t in node.output_tensors}
+        for tensor in self._inputs:
+            reached.add(id(tensor))
+        for node in self._nodes:
+            for tensor in node.input_tensors:
+                if id(tensor) not in reached:
+                    raise ValueError(
+                        f"Model '{self.name}': layer '{node.layer.name}' needs an input that is "
+                        "not among the model's inputs. Pass every Input() to Model(inputs=...)."
+                    )
+        ordered_layers, seen_names = [], {}
+        for node in self._nodes:
+            layer = node.layer
+            if layer in ordered_layers:
+                continue
+            if layer.name in seen_names:
+                raise ValueError(
+                    f"Model '{self.name}': two different layers are named {layer.name!r}; "
+                    "layer names in a model must be unique."
+                )
+            seen_names[layer.name] = layer
+            ordered_layers.append(layer)
+        # Registered as submodules so .to(), parameters() and state_dict() see them.
+        self._graph_layers = torch.nn.ModuleList(ordered_layers)
+        self.built = True
+
+    @property
+    def layers(self):
+        return list(self._graph_layers)
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return list(self._outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t._keras_history[0].name for t in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t._keras_history[0].name for t in self._outputs]
+
+    def _sublayers(self):
+        return [layer for layer in self._graph_layers if not isinstance(layer, InputLayer)]
+
+    def _flatten_inputs(self, inputs) -> list:
+        if isinstance(self._input_structure, dict):
+            if not isinstance(inputs, dict):
+                raise ValueError(
+                    f"Model '{self.name}' expects a dict of inputs with keys "
+                    f"{sorted(self._input_structure)}. Received: {type(inputs).__name__}"
+                )
+            missing = set(self._input_structure) - set(inputs)
+            if missing:
+                raise ValueError(f"Model '{self.name}': missing inputs {sorted(missing)}.")
+            return [inputs[k] for k in sorted(self._input_structure)]
+        if isinstance(inputs, dict):
+            names = self.input_names
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ValueError(
+                    f"Model '{self.name}': missing inputs {missing}. Expected keys {names}."
+                )
+            return [inputs[n] for n in names]
+        flat = flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(flat) != len(self._inputs):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(self._inputs)} input(s), "
+                f"received {len(flat)}."
+            )
+        return flat
+
+    def call(self, inputs, training=None, mask=None):
+        values: dict[int, object] = {}
+        for symbolic, value in zip(self._inputs, self._flatten_inputs(inputs)):
+            if not isinstance(value, torch.Tensor):
+                value = backend.convert_to_tensor(value, dtype=symbolic.dtype)
+            _check_input_shape(self, symbolic, value)
+            values[id(symbolic)] = value
+
+        def lookup(x):
+            return values[id(x)] if isinstance(x, KerasTensor) else x
+
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = map_structure(lookup, list(node.call_args))
+            kwargs = map_structure(lookup, node.call_kwargs)
+            outputs = node.layer(*args, **kwargs)
+            for symbolic, value in zip(node.output_tensors, flatten(outputs)):
+                values[id(symbolic)] = value
+        return pack_sequence_as(self._output_structure, [values[id(t)] for t in self._outputs])
+
+    def get_config(self) -> dict:
+        from distkeras.models.serialization import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None):
+        from distkeras.models.serialization import functional_from_config
+
+        return functional_from_config(config, custom_objects)
+
+
+def _check_input_shape(model, symbolic: KerasTensor, value: torch.Tensor) -> None:
+    expected = symbolic.shape
+    received = tuple(value.shape)
+    if len(expected) != len(received) or any(
+        e is not None and e != r for e, r in zip(expected, received)
+    ):
+        raise ValueError(
+            f"Input '{symbolic.name}' of model '{model.name}' is incompatible: expected shape "
+            f"{expected}, received shape {received}."
+        )

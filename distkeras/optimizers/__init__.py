@@ -1,0 +1,1 @@
+"""distkeras.optimizers (filled in by its own work item)."""

@@ -1,0 +1,58 @@
+"""Utilities, mirroring ``keras.utils``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from distkeras.backend import set_random_seed
+from distkeras.utils.serialization import (
+    CustomObjectScope,
+    custom_object_scope,
+    register_keras_serializable,
+)
+
+
+def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
+    """One-hot encodes integer class labels, as ``keras.utils.to_categorical``.
+
+    Example:
+        >>> to_categorical([0, 2], num_classes=3)
+        array([[1., 0., 0.],
+               [0., 0., 1.]], dtype=float32)
+    """
+    x = np.asarray(x)
+    if x.size and not np.issubdtype(x.dtype, np.integer):
+        if not np.all(np.equal(np.mod(x, 1), 0)):
+            raise ValueError(f"to_categorical expects integer class labels. Received: {x[:5]}")
+        x = x.astype("int64")
+    input_shape = x.shape
+    if input_shape and input_shape[-1] == 1 and len(input_shape) > 1:
+        input_shape = input_shape[:-1]
+    x = x.reshape(-1)
+    if x.size and x.min() < 0:
+        raise ValueError(f"to_categorical expects non-negative labels. Received min {x.min()}")
+    if num_classes is None:
+        num_classes = int(x.max()) + 1 if x.size else 0
+    elif x.size and x.max() >= num_classes:
+        raise ValueError(
+            f"Label {int(x.max())} is out of range for num_classes={num_classes}."
+        )
+    out = np.zeros((x.shape[0], num_classes), dtype="float32")
+    out[np.arange(x.shape[0]), x] = 1.0
+    return out.reshape((*input_shape, num_classes))
+
+
+def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
+    x = np.asarray(x, dtype="float32")
+    norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
+
+
+__all__ = [
+    "to_categorical",
+    "normalize",
+    "set_random_seed",
+    "register_keras_serializable",
+    "custom_object_scope",
+    "CustomObjectScope",
+]
