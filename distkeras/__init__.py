@@ -26,7 +26,22 @@ from distkeras.models import Model, Sequential
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "Model", "Input", "Layer", "layers", "models", "optimizers", "losses",
-    "metrics", "callbacks", "regularizers", "initializers", "constraints", "activations",
-    "utils", "datasets", "distributed", "backend",
+    "Sequential",
+    "Model",
+    "Input",
+    "Layer",
+    "layers",
+    "models",
+    "optimizers",
+    "losses",
+    "metrics",
+    "callbacks",
+    "regularizers",
+    "initializers",
+    "constraints",
+    "activations",
+    "utils",
+    "datasets",
+    "distributed",
+    "backend",
 ]

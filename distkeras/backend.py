@@ -56,9 +56,7 @@ def standardize_dtype(dtype) -> torch.dtype:
         name = None
     if name in _DTYPES:
         return _DTYPES[name]
-    raise ValueError(
-        f"Unknown dtype. Expected one of {sorted(_DTYPES)}. Received: dtype={dtype!r}"
-    )
+    raise ValueError(f"Unknown dtype. Expected one of {sorted(_DTYPES)}. Received: dtype={dtype!r}")
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -68,8 +68,10 @@ class MinMaxNorm(Constraint):
 
     def get_config(self):
         return {
-            "min_value": self.min_value, "max_value": self.max_value,
-            "rate": self.rate, "axis": self.axis,
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "rate": self.rate,
+            "axis": self.axis,
         }
 
 
@@ -79,8 +81,14 @@ unit_norm = UnitNorm
 min_max_norm = MinMaxNorm
 
 _REGISTRY = {
-    "MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm,
-    "max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm,
+    "MaxNorm": MaxNorm,
+    "NonNeg": NonNeg,
+    "UnitNorm": UnitNorm,
+    "MinMaxNorm": MinMaxNorm,
+    "max_norm": MaxNorm,
+    "non_neg": NonNeg,
+    "unit_norm": UnitNorm,
+    "min_max_norm": MinMaxNorm,
 }
 
 

@@ -221,7 +221,9 @@ class Orthogonal(_Seeded):
     def __call__(self, shape, dtype=None):
         shape = tuple(shape)
         if len(shape) < 2:
-            raise ValueError(f"Orthogonal initializer needs a shape of rank >= 2. Received: {shape}")
+            raise ValueError(
+                f"Orthogonal initializer needs a shape of rank >= 2. Received: {shape}"
+            )
         rows = math.prod(shape[:-1])
         cols = shape[-1]
         flat = torch.empty(max(rows, cols), min(rows, cols)).normal_(generator=self._generator())
@@ -251,17 +253,38 @@ class Identity(Initializer):
 _REGISTRY = {
     cls.__name__: cls
     for cls in (
-        Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-        GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal,
+        Zeros,
+        Ones,
+        Constant,
+        RandomNormal,
+        RandomUniform,
+        TruncatedNormal,
+        VarianceScaling,
+        GlorotUniform,
+        GlorotNormal,
+        HeNormal,
+        HeUniform,
+        LecunNormal,
+        LecunUniform,
+        Orthogonal,
         Identity,
     )
 }
 _ALIASES = {
-    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
-    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
-    "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
-    "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
-    "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform, "orthogonal": Orthogonal,
+    "zeros": Zeros,
+    "ones": Ones,
+    "constant": Constant,
+    "random_normal": RandomNormal,
+    "random_uniform": RandomUniform,
+    "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "he_normal": HeNormal,
+    "he_uniform": HeUniform,
+    "lecun_normal": LecunNormal,
+    "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal,
     "identity": Identity,
 }
 _REGISTRY.update(_ALIASES)

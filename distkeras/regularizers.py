@@ -12,7 +12,9 @@ from distkeras.utils.serialization import deserialize_object, serialize_object
 
 def _check_factor(name: str, value) -> float:
     if not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"Argument `{name}` must be a non-negative number. Received: {name}={value!r}")
+        raise ValueError(
+            f"Argument `{name}` must be a non-negative number. Received: {name}={value!r}"
+        )
     return float(value)
 
 
@@ -119,8 +121,14 @@ def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
 
 
 _REGISTRY = {
-    "L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer,
-    "l1": L1, "l2": L2, "l1_l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer,
+    "L1": L1,
+    "L2": L2,
+    "L1L2": L1L2,
+    "OrthogonalRegularizer": OrthogonalRegularizer,
+    "l1": L1,
+    "l2": L2,
+    "l1_l2": L1L2,
+    "orthogonal_regularizer": OrthogonalRegularizer,
 }
 
 

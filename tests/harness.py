@@ -52,9 +52,7 @@ def run_layer_test(
         else:
             input_data = rng.standard_normal(input_shape).astype(input_dtype)
     multi = isinstance(input_data, (list, tuple))
-    inputs = (
-        [torch.as_tensor(a) for a in input_data] if multi else torch.as_tensor(input_data)
-    )
+    inputs = [torch.as_tensor(a) for a in input_data] if multi else torch.as_tensor(input_data)
 
     layer = layer_cls(**init_kwargs)
     with torch.no_grad():
@@ -85,7 +83,10 @@ def run_layer_test(
     if reference is not None:
         expected = reference(input_data, keras_weights)
         np.testing.assert_allclose(
-            output_t.detach().numpy(), expected, atol=atol, rtol=rtol,
+            output_t.detach().numpy(),
+            expected,
+            atol=atol,
+            rtol=rtol,
             err_msg=f"{layer_cls.__name__} disagrees with the reference formula",
         )
 
@@ -115,7 +116,10 @@ def _check_config_round_trip(layer, inputs, output, keras_weights, atol, rtol):
     if keras_weights:
         clone.set_weights(keras_weights)
     np.testing.assert_allclose(
-        _call(clone, inputs).numpy(), output.detach().numpy(), atol=atol, rtol=rtol,
+        _call(clone, inputs).numpy(),
+        output.detach().numpy(),
+        atol=atol,
+        rtol=rtol,
         err_msg=f"{type(layer).__name__}: rebuilt layer gives other outputs",
     )
 

@@ -25,8 +25,18 @@ from distkeras.layers.regularization import *  # noqa: F403
 from distkeras.layers.reshaping import *  # noqa: F403
 from distkeras.layers.wrappers import *  # noqa: F403
 
-_FAMILIES = (attention, conv, core, merging, normalization, pooling, recurrent, regularization,
-             reshaping, wrappers)
+_FAMILIES = (
+    attention,
+    conv,
+    core,
+    merging,
+    normalization,
+    pooling,
+    recurrent,
+    regularization,
+    reshaping,
+    wrappers,
+)
 
 # Class name -> class, for rebuilding layers from configs. Models are added by distkeras.models.
 LAYER_REGISTRY: dict[str, type] = {"InputLayer": InputLayer}

@@ -76,8 +76,16 @@ class Node:
 class InputLayer(Layer):
     """The layer behind :func:`Input`; it only holds the batch shape and dtype."""
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
-                 sparse=False, **kwargs):
+    def __init__(
+        self,
+        shape=None,
+        batch_size=None,
+        dtype=None,
+        batch_shape=None,
+        name=None,
+        sparse=False,
+        **kwargs,
+    ):
         kwargs.pop("input_shape", None)
         if "batch_input_shape" in kwargs:
             batch_shape = kwargs.pop("batch_input_shape")
@@ -114,8 +122,9 @@ class InputLayer(Layer):
         return cls(**config)
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
-          tensor=None) -> KerasTensor:
+def Input(
+    shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None
+) -> KerasTensor:
     """A symbolic input for functional models.
 
     Example:
@@ -125,8 +134,14 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     """
     if tensor is not None:
         raise ValueError("Input(tensor=...) is not supported: pass shape= and dtype= instead.")
-    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape,
-                       name=name, sparse=bool(sparse))
+    layer = InputLayer(
+        shape=shape,
+        batch_size=batch_size,
+        dtype=dtype,
+        batch_shape=batch_shape,
+        name=name,
+        sparse=bool(sparse),
+    )
     return layer._inbound_nodes[0].outputs
 
 

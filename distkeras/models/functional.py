@@ -135,8 +135,7 @@ class Functional(Model):
         flat = flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(flat) != len(self._inputs):
             raise ValueError(
-                f"Model '{self.name}' expects {len(self._inputs)} input(s), "
-                f"received {len(flat)}."
+                f"Model '{self.name}' expects {len(self._inputs)} input(s), received {len(flat)}."
             )
         return flat
 

@@ -84,13 +84,24 @@ class Model(Trainer, Layer):
         with torch.no_grad():
             self(zeros(input_shape))
 
-    def summary(self, line_length: int | None = None, positions=None, print_fn=None,
-                expand_nested: bool = False, show_trainable: bool = False) -> None:
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions=None,
+        print_fn=None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+    ) -> None:
         """Prints Keras's summary table (layer, output shape, params, totals)."""
         from distkeras.models.summary import print_summary
 
-        print_summary(self, line_length=line_length, print_fn=print_fn,
-                      expand_nested=expand_nested, show_trainable=show_trainable)
+        print_summary(
+            self,
+            line_length=line_length,
+            print_fn=print_fn,
+            expand_nested=expand_nested,
+            show_trainable=show_trainable,
+        )
 
     # ---------------------------------------------------------------------------- saving
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:

@@ -43,9 +43,7 @@ class Sequential(Model):
             layer = layer._keras_history[0]
         if isinstance(layer, InputLayer):
             if self._stack or self._input_layer is not None:
-                raise ValueError(
-                    f"Sequential model '{self.name}': an Input can only come first."
-                )
+                raise ValueError(f"Sequential model '{self.name}': an Input can only come first.")
             self._input_layer = layer
             return
         if not isinstance(layer, Layer):
@@ -59,8 +57,9 @@ class Sequential(Model):
                 "layer names in a model must be unique."
             )
         if not self._stack and self._input_layer is None and layer._batch_input_shape:
-            self._input_layer = InputLayer(batch_shape=layer._batch_input_shape,
-                                           dtype=_input_dtype(layer))
+            self._input_layer = InputLayer(
+                batch_shape=layer._batch_input_shape, dtype=_input_dtype(layer)
+            )
         self._stack.append(layer)
         if self._input_layer is not None:
             self._extend_graph()
@@ -77,7 +76,7 @@ class Sequential(Model):
     def _extend_graph(self) -> None:
         """Runs the layers not yet traced on symbolic tensors: builds them, records shapes."""
         x = self._symbolic_outputs[-1] if self._symbolic_outputs else self._input_layer.output
-        for layer in list(self._stack)[len(self._symbolic_outputs):]:
+        for layer in list(self._stack)[len(self._symbolic_outputs) :]:
             x = layer(x)
             if not isinstance(x, KerasTensor):
                 raise TypeError(

@@ -17,8 +17,7 @@ class Trainer:
         self.stop_training = False
         self.optimizer = None
 
-    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None,
-                callbacks=None):
+    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None, callbacks=None):
         """Runs the model in inference mode over ``x`` in batches; returns numpy."""
         batch_size = 32 if batch_size is None else batch_size
         tensors = map_structure(backend.convert_to_tensor, x)

@@ -34,9 +34,7 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     if num_classes is None:
         num_classes = int(x.max()) + 1 if x.size else 0
     elif x.size and x.max() >= num_classes:
-        raise ValueError(
-            f"Label {int(x.max())} is out of range for num_classes={num_classes}."
-        )
+        raise ValueError(f"Label {int(x.max())} is out of range for num_classes={num_classes}.")
     out = np.zeros((x.shape[0], num_classes), dtype="float32")
     out[np.arange(x.shape[0]), x] = 1.0
     return out.reshape((*input_shape, num_classes))
