@@ -13,10 +13,10 @@ from distkeras.layers import (
     wrappers,
 )
 from distkeras.layers.attention import *  # noqa: F403
-from distkeras.layers.base import Layer
+from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
 from distkeras.layers.core import *  # noqa: F403
-from distkeras.layers.input import Input, InputLayer, KerasTensor
+from distkeras.layers.input import Input, InputLayer, KerasTensor  # noqa: F401
 from distkeras.layers.merging import *  # noqa: F403
 from distkeras.layers.normalization import *  # noqa: F403
 from distkeras.layers.pooling import *  # noqa: F403
