@@ -90,3 +90,19 @@ def deserialize_object(spec, registry: dict, kind: str):
             )
         return cls.from_config(spec.get("config") or {})
     return spec
+
+
+def in_safe_mode() -> bool:
+    """Whether deserialization must refuse to run code stored in a file (the default)."""
+    return getattr(_SCOPE, "safe_mode", True)
+
+
+@contextlib.contextmanager
+def safe_mode_scope(safe_mode: bool):
+    """``load_model(safe_mode=False)`` runs deserialization inside this with False."""
+    previous = in_safe_mode()
+    _SCOPE.safe_mode = bool(safe_mode)
+    try:
+        yield
+    finally:
+        _SCOPE.safe_mode = previous
