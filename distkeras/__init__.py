@@ -15,6 +15,7 @@ from distkeras import (
     layers,
     losses,
     metrics,
+    mixed_precision,
     models,
     optimizers,
     regularizers,

@@ -376,6 +376,10 @@ class Layer(torch.nn.Module):
                 _attach_mask(outputs, out_mask)
         return outputs
 
+    def forward(self, *args, **kwargs):
+        """torch's entry point (``torch.compile``, hooks): the same as calling the layer."""
+        return Layer.__call__(self, *args, **kwargs)
+
     # --------------------------------------------------------------------------- config
     def get_config(self) -> dict:
         config = {

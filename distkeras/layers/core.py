@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from distkeras import activations, constraints, initializers, regularizers
 from distkeras.layers.base import Layer
+from distkeras.layers.lambda_layer import Lambda
 
-__all__ = ["Dense", "Activation"]
+__all__ = ["Dense", "Activation", "Embedding", "Lambda", "Masking"]
 
 
 def check_positive_int(layer: str, name: str, value) -> int:
@@ -130,4 +134,147 @@ class Activation(Layer):
     def get_config(self):
         config = super().get_config()
         config["activation"] = activations.serialize(self.activation)
+        return config
+
+
+class Embedding(Layer):
+    """Turns non-negative integer ids into dense vectors: ``embeddings[ids]``.
+
+    The ``embeddings`` weight is ``(input_dim, output_dim)``. Float inputs holding integers are
+    cast to integers, as Keras does. With ``mask_zero=True`` id 0 is padding: the output carries
+    the mask ``ids != 0`` for the layers after it (so ``input_dim`` should be vocabulary + 1).
+    ``input_length`` is accepted for old code and ignored, as in Keras 3.
+
+    Example:
+        >>> layer = Embedding(1000, 64, mask_zero=True)
+        >>> out = layer(torch.tensor([[4, 20, 0]]))
+        >>> out.shape, out._keras_mask
+        (torch.Size([1, 3, 64]), tensor([[ True,  True, False]]))
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        embeddings_constraint=None,
+        mask_zero: bool = False,
+        weights=None,
+        **kwargs,
+    ):
+        if kwargs.pop("input_length", None) is not None:
+            warnings.warn(
+                "Embedding: argument `input_length` is deprecated (as in Keras 3). Just remove it.",
+                stacklevel=2,
+            )
+        super().__init__(**kwargs)
+        self.input_dim = check_positive_int("Embedding", "input_dim", input_dim)
+        self.output_dim = check_positive_int("Embedding", "output_dim", output_dim)
+        # Keras's "uniform" alias is RandomUniform(-0.05, 0.05).
+        if embeddings_initializer in ("uniform", "normal"):
+            embeddings_initializer = f"random_{embeddings_initializer}"
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        if not isinstance(mask_zero, (bool, np.bool_)):
+            raise TypeError(
+                f"Embedding: `mask_zero` must be a bool. Received: mask_zero={mask_zero!r}"
+            )
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
+        # A Sequential's implicit Input for this layer holds integer ids.
+        self._input_dtype = "int32"
+        if weights is not None:
+            self._build_if_needed((None,))
+            self.set_weights(
+                weights if isinstance(weights, list) and len(weights) == 1 else [weights]
+            )
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(
+            shape=(self.input_dim, self.output_dim),
+            initializer=self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
+            name="embeddings",
+        )
+
+    def call(self, inputs, mask=None):
+        # Declaring `mask` makes the base class ask compute_mask for the output mask.
+        if inputs.dtype not in (torch.int32, torch.int64):
+            inputs = inputs.long()
+        return F.embedding(inputs, self.embeddings)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return inputs != 0
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape), self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            input_dim=self.input_dim,
+            output_dim=self.output_dim,
+            embeddings_initializer=initializers.serialize(self.embeddings_initializer),
+            embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
+            activity_regularizer=regularizers.serialize(self.activity_regularizer),
+            embeddings_constraint=constraints.serialize(self.embeddings_constraint),
+            mask_zero=self.mask_zero,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # Keys newer Keras versions write; only their "off" values are supported here.
+        for key in ("lora_rank", "lora_alpha", "quantization_config"):
+            if config.pop(key, None) is not None:
+                raise ValueError(
+                    f"Embedding: `{key}` is not supported by distkeras. Received: "
+                    f"{key}={config.get(key)!r}"
+                )
+        return super().from_config(config)
+
+
+class Masking(Layer):
+    """Masks timesteps whose features all equal ``mask_value``.
+
+    The output mask is ``any(inputs != mask_value, axis=-1)``; masked timesteps of the output
+    are set to zero, as in Keras.
+
+    Example:
+        >>> x = torch.tensor([[[1.0, 2.0], [0.0, 0.0]]])
+        >>> Masking(mask_value=0.0)(x)._keras_mask
+        tensor([[ True, False]])
+    """
+
+    def __init__(self, mask_value: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
+            raise TypeError(
+                f"Masking: `mask_value` must be a number. Received: mask_value={mask_value!r}"
+            )
+        self.mask_value = mask_value
+        self.supports_masking = True
+
+    def call(self, inputs):
+        keep = torch.any(inputs != self.mask_value, dim=-1, keepdim=True)
+        outputs = inputs * keep.to(inputs.dtype)
+        outputs._keras_mask = keep.squeeze(-1)
+        return outputs
+
+    def compute_mask(self, inputs, mask=None):
+        # The incoming mask is replaced, not combined, as in Keras.
+        return torch.any(inputs != self.mask_value, dim=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["mask_value"] = self.mask_value
         return config

@@ -1,5 +1,349 @@
-"""regularization layers (see distkeras/layers/__init__.py)."""
+"""Regularization layers: Dropout and its spatial variants, Gaussian noise, activity penalties.
+
+Every random layer is active only when training (``training=None`` inherits the flag of the
+enclosing call, e.g. ``model(x, training=True)`` or ``fit``) and is the identity otherwise.
+Unseeded layers draw from torch's global generator (seeded by
+``distkeras.utils.set_random_seed``) and use torch's fused kernels; a ``seed`` gives the layer
+its own generator, so its sequence of masks is reproducible whatever else draws numbers.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+
+import torch
+import torch.nn.functional as F
+
+from distkeras import regularizers
+from distkeras.layers.base import Layer
+from distkeras.layers.conv_base import standardize_data_format
+
+__all__ = [
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+]
+
+
+def _check_rate(layer: str, rate, name: str = "rate") -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise ValueError(
+            f"{layer}: argument `{name}` must be a float in [0, 1). Received: {name}={rate!r}"
+        )
+    return float(rate)
+
+
+def _check_seed(layer: str, seed) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(
+            f"{layer}: argument `seed` must be an int or None. Received: seed={seed!r}"
+        )
+    return seed
+
+
+class _RandomLayer(Layer):
+    """A layer drawing random numbers, from its own generator when it has a ``seed``."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = _check_seed(type(self).__name__, seed)
+        self._generators: dict[torch.device, torch.Generator] = {}
+        self.supports_masking = True
+
+    def _generator(self, device: torch.device) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        generator = self._generators.get(device)
+        if generator is None:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(self.seed)
+            self._generators[device] = generator
+        return generator
+
+    def _keep_mask(self, x: torch.Tensor, shape, rate: float) -> torch.Tensor:
+        """Boolean mask of ``shape`` (broadcastable to ``x``), True with probability 1-rate."""
+        noise = torch.rand(shape, generator=self._generator(x.device), device=x.device)
+        return noise >= rate
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class Dropout(_RandomLayer):
+    """Inverted dropout: while training, zeroes each entry with probability ``rate`` and
+    scales the rest by ``1 / (1 - rate)``; the identity at inference.
+
+    Args:
+        rate: fraction of the inputs to drop, in [0, 1).
+        noise_shape: shape of the binary mask, broadcast against the input; ``None`` entries
+            take the input's size, e.g. ``(None, 1, None)`` drops the same features at every
+            timestep.
+        seed: optional int for a reproducible, layer-owned random sequence.
+
+    Example:
+        >>> layer = Dropout(0.5)
+        >>> layer(torch.ones(2, 4), training=False)
+        tensor([[1., 1., 1., 1.],
+                [1., 1., 1., 1.]])
+    """
+
+    def __init__(self, rate: float, noise_shape=None, seed: int | None = None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _check_rate("Dropout", rate)
+        if noise_shape is not None:
+            if not isinstance(noise_shape, (list, tuple)) or not all(
+                d is None or (isinstance(d, int) and d > 0) for d in noise_shape
+            ):
+                raise ValueError(
+                    "Dropout: argument `noise_shape` must be a tuple of positive ints or None "
+                    f"entries. Received: noise_shape={noise_shape!r}"
+                )
+            noise_shape = tuple(noise_shape)
+        self.noise_shape = noise_shape
+
+    def _concrete_noise_shape(self, inputs: torch.Tensor) -> tuple:
+        if len(self.noise_shape) != inputs.ndim:
+            raise ValueError(
+                f"Dropout layer '{self.name}': `noise_shape` {self.noise_shape} must have one "
+                f"entry per input dimension. Received: inputs.shape={tuple(inputs.shape)}"
+            )
+        return tuple(s if d is None else d for d, s in zip(self.noise_shape, inputs.shape))
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        if self.noise_shape is None and self.seed is None:
+            return F.dropout(inputs, p=self.rate, training=True)
+        shape = inputs.shape if self.noise_shape is None else self._concrete_noise_shape(inputs)
+        keep = self._keep_mask(inputs, shape, self.rate)
+        return torch.where(keep, inputs / (1.0 - self.rate), torch.zeros_like(inputs))
+
+    def get_config(self):
+        config = super().get_config()
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        config.update(rate=self.rate, noise_shape=noise_shape, seed=self.seed)
+        return config
+
+
+class _SpatialDropout(Dropout):
+    """Drops whole feature maps: one draw per (sample, channel)."""
+
+    _rank = 0
+    _dropout_fn = None
+
+    def __init__(self, rate: float, data_format=None, seed: int | None = None, **kwargs):
+        kwargs.pop("noise_shape", None)
+        super().__init__(rate, seed=seed, **kwargs)
+        name = type(self).__name__
+        self.data_format = standardize_data_format(name, data_format)
+
+    def call(self, inputs, training=None):
+        if inputs.ndim != self._rank + 2:
+            raise ValueError(
+                f"{type(self).__name__} layer '{self.name}' expects inputs of rank "
+                f"{self._rank + 2}. Received: inputs.shape={tuple(inputs.shape)}"
+            )
+        if not training or self.rate == 0:
+            return inputs
+        channels_last = self.data_format == "channels_last"
+        if self.seed is None:
+            # torch's channel dropout wants (N, C, *spatial): a permuted view, no copy.
+            x = inputs.movedim(-1, 1) if channels_last else inputs
+            y = type(self)._dropout_fn(x, p=self.rate, training=True)
+            return y.movedim(1, -1) if channels_last else y
+        n, ones = inputs.shape[0], (1,) * self._rank
+        channels = inputs.shape[-1] if channels_last else inputs.shape[1]
+        shape = (n, *ones, channels) if channels_last else (n, channels, *ones)
+        keep = self._keep_mask(inputs, shape, self.rate)
+        return torch.where(keep, inputs / (1.0 - self.rate), torch.zeros_like(inputs))
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]
+        config["data_format"] = self.data_format
+        return config
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Dropout of whole channels of ``(batch, steps, channels)`` inputs while training.
+
+    Example:
+        >>> SpatialDropout1D(0.2)(torch.ones(2, 5, 3), training=True).shape
+        torch.Size([2, 5, 3])
+    """
+
+    _rank = 1
+    _dropout_fn = staticmethod(F.dropout1d)
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        # Keras's SpatialDropout1D has no data_format: steps come before channels.
+        kwargs.pop("data_format", None)
+        super().__init__(rate, data_format="channels_last", seed=seed, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["data_format"]
+        return config
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Dropout of whole feature maps of 4D image batches while training.
+
+    Example:
+        >>> SpatialDropout2D(0.2)(torch.ones(2, 4, 4, 3), training=True).shape
+        torch.Size([2, 4, 4, 3])
+    """
+
+    _rank = 2
+    _dropout_fn = staticmethod(F.dropout2d)
+
+
+class SpatialDropout3D(_SpatialDropout):
+    """Dropout of whole feature maps of 5D volume batches while training.
+
+    Example:
+        >>> SpatialDropout3D(0.2)(torch.ones(1, 2, 2, 2, 3), training=True).shape
+        torch.Size([1, 2, 2, 2, 3])
+    """
+
+    _rank = 3
+    _dropout_fn = staticmethod(F.dropout3d)
+
+
+class GaussianNoise(_RandomLayer):
+    """Adds zero-centred Gaussian noise of standard deviation ``stddev`` while training.
+
+    Keras accepts ``stddev`` in [0, 1]; so does this layer.
+
+    Example:
+        >>> GaussianNoise(0.1)(torch.zeros(2, 3), training=False)
+        tensor([[0., 0., 0.],
+                [0., 0., 0.]])
+    """
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if isinstance(stddev, bool) or not isinstance(stddev, (int, float)) or not 0 <= stddev <= 1:
+            raise ValueError(
+                "GaussianNoise: argument `stddev` must be a float in [0, 1]. "
+                f"Received: stddev={stddev!r}"
+            )
+        self.stddev = float(stddev)
+
+    def call(self, inputs, training=None):
+        if not training or self.stddev == 0:
+            return inputs
+        noise = torch.randn(
+            inputs.shape,
+            generator=self._generator(inputs.device),
+            device=inputs.device,
+            dtype=inputs.dtype,
+        )
+        return inputs + self.stddev * noise
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(stddev=self.stddev, seed=self.seed)
+        return config
+
+
+class GaussianDropout(_RandomLayer):
+    """Multiplies the inputs by noise ``N(1, rate / (1 - rate))`` while training.
+
+    Example:
+        >>> GaussianDropout(0.2)(torch.ones(2, 3), training=False)
+        tensor([[1., 1., 1.],
+                [1., 1., 1.]])
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _check_rate("GaussianDropout", rate)
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        noise = torch.randn(
+            inputs.shape,
+            generator=self._generator(inputs.device),
+            device=inputs.device,
+            dtype=inputs.dtype,
+        )
+        return inputs * (1.0 + stddev * noise)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed)
+        return config
+
+
+# SELU's constants: AlphaDropout keeps SELU's self-normalising mean and variance.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class AlphaDropout(Dropout):
+    """Dropout for SELU networks: dropped entries take SELU's negative saturation value and
+    an affine map keeps the mean and variance, as Keras's ``AlphaDropout``.
+
+    Example:
+        >>> AlphaDropout(0.1)(torch.ones(2, 3), training=False)
+        tensor([[1., 1., 1.],
+                [1., 1., 1.]])
+    """
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        shape = inputs.shape if self.noise_shape is None else self._concrete_noise_shape(inputs)
+        keep = self._keep_mask(inputs, shape, self.rate).to(inputs.dtype)
+        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        return a * (inputs * keep + alpha_p * (1 - keep)) + b
+
+
+class ActivityRegularization(Layer):
+    """The identity, adding ``l1 * sum(|x|) + l2 * sum(x**2)`` of its input to the losses.
+
+    As in Keras 3 the penalty is summed over the whole batch (not divided by its size) and
+    counted in training and evaluation losses.
+
+    Example:
+        >>> layer = ActivityRegularization(l1=0.01)
+        >>> _ = layer(torch.ones(2, 3))
+        >>> layer.losses
+        [tensor(0.0600)]
+    """
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs):
+        kwargs.pop("activity_regularizer", None)
+        for name, value in (("l1", l1), ("l2", l2)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(
+                    f"ActivityRegularization: argument `{name}` must be a non-negative number. "
+                    f"Received: {name}={value!r}"
+                )
+        # The base class adds activity_regularizer(outputs) with add_loss after each call.
+        super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1 = float(l1)
+        self.l2 = float(l2)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        config.update(l1=self.l1, l2=self.l2)
+        return config

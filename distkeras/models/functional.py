@@ -38,6 +38,59 @@ def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     return ordered
 
 
+def _keras_graph_order(inputs: list[KerasTensor], outputs: list[KerasTensor]):
+    """Layers ordered as Keras orders them, and the graph's nodes grouped by depth.
+
+    A node's depth is its longest distance to an output; layers come by decreasing depth, ties
+    broken by the order a depth-first walk from the outputs first meets them.
+    """
+    input_ids = {id(t) for t in inputs}
+    post_order: list[Node] = []
+    first_seen: dict[int, int] = {}
+    finished: set[int] = set()
+
+    def visit(tensor: KerasTensor):
+        layer, node_index, _ = tensor._keras_history
+        node = layer._inbound_nodes[node_index]
+        if id(node) in finished:
+            return
+        first_seen.setdefault(id(layer), len(first_seen))
+        if not isinstance(layer, InputLayer) and id(tensor) not in input_ids:
+            for parent in node.input_tensors:
+                visit(parent)
+        finished.add(id(node))
+        post_order.append(node)
+
+    for tensor in outputs:
+        visit(tensor)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    layers_by_id: dict[int, object] = {}
+    for node in reversed(post_order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        layers_by_id[id(node.layer)] = node.layer
+        node_depth[id(node)] = depth
+        for parent in node.parent_nodes:
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    nodes = {id(node): node for node in post_order}
+    for tensor in inputs:  # inputs that no output depends on still belong to the model
+        layer = tensor._keras_history[0]
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            first_seen[id(layer)] = -1
+            layers_by_id[id(layer)] = layer
+            node = layer._inbound_nodes[0]
+            nodes[id(node)] = node
+            node_depth[id(node)] = 0
+    nodes_by_depth: dict[int, list[Node]] = {}
+    for key, depth in node_depth.items():
+        if key in nodes:
+            nodes_by_depth.setdefault(depth, []).append(nodes[key])
+    ordered = sorted(layer_depth, key=lambda key: (-layer_depth[key], first_seen[key]))
+    return [layers_by_id[key] for key in ordered], nodes_by_depth
+
+
 class Functional(Model):
     """A model defined by ``Model(inputs, outputs)``: multi-input, multi-output, shared layers,
     nested models.
@@ -64,7 +117,13 @@ class Functional(Model):
                     f"Received: {tensor!r}"
                 )
         self._nodes = _topological_nodes(self._outputs)
-        reached = {id(t) for node in self._nodes for t in node.output_tensors}
+        # An Input() left out of `inputs` must not count as reachable.
+        reached = {
+            id(t)
+            for node in self._nodes
+            if not isinstance(node.layer, InputLayer)
+            for t in node.output_tensors
+        }
         for tensor in self._inputs:
             reached.add(id(tensor))
         for node in self._nodes:
@@ -74,18 +133,17 @@ class Functional(Model):
                         f"Model '{self.name}': layer '{node.layer.name}' needs an input that is "
                         "not among the model's inputs. Pass every Input() to Model(inputs=...)."
                     )
-        ordered_layers, seen_names = [], {}
-        for node in self._nodes:
-            layer = node.layer
-            if layer in ordered_layers:
-                continue
+        # Keras's layer order (by depth from the outputs, ties in traversal order): it fixes
+        # model.layers, the summary rows, the config and the weights-file group names.
+        ordered_layers, self._nodes_by_depth = _keras_graph_order(self._inputs, self._outputs)
+        seen_names = {}
+        for layer in ordered_layers:
             if layer.name in seen_names:
                 raise ValueError(
                     f"Model '{self.name}': two different layers are named {layer.name!r}; "
                     "layer names in a model must be unique."
                 )
             seen_names[layer.name] = layer
-            ordered_layers.append(layer)
         # Registered as submodules so .to(), parameters() and state_dict() see them.
         self._graph_layers = torch.nn.ModuleList(ordered_layers)
         self.built = True

@@ -91,6 +91,7 @@ class Model(Trainer, Layer):
         print_fn=None,
         expand_nested: bool = False,
         show_trainable: bool = False,
+        layer_range=None,
     ) -> None:
         """Prints Keras's summary table (layer, output shape, params, totals)."""
         from distkeras.models.summary import print_summary
@@ -98,9 +99,11 @@ class Model(Trainer, Layer):
         print_summary(
             self,
             line_length=line_length,
+            positions=positions,
             print_fn=print_fn,
             expand_nested=expand_nested,
             show_trainable=show_trainable,
+            layer_range=layer_range,
         )
 
     # ---------------------------------------------------------------------------- saving

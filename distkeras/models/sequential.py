@@ -6,6 +6,7 @@ import torch
 
 from distkeras.layers.base import Layer
 from distkeras.layers.input import InputLayer, KerasTensor
+from distkeras.models.functional import _check_input_shape
 from distkeras.models.model import Model
 
 
@@ -109,6 +110,9 @@ class Sequential(Model):
     def call(self, inputs, training=None, mask=None):
         if self._input_layer is None or len(self._symbolic_outputs) < len(self._stack):
             self.build(tuple(inputs.shape))
+        elif isinstance(inputs, torch.Tensor):
+            # A clear error naming the expected shape instead of a matmul failure deep inside.
+            _check_input_shape(self, self._input_layer.output, inputs)
         x = inputs
         for layer in self._stack:
             x = layer(x)

@@ -1,4 +1,11 @@
-"""The training engine mixed into ``Model``: compile, fit, evaluate, predict."""
+"""The training engine mixed into ``Model``: compile, fit, evaluate, predict.
+
+The per-step path is kept as short as a hand-written torch loop: batches are views of tensors
+converted once, metrics and the loss tracker accumulate on the device, nothing reads a value
+back to the host except a throttled progress bar, and the optimizer updates all parameters
+with a few multi-tensor kernels. Under several workers the same loop runs on every rank on its
+part of each global batch; gradients and metric sums are all-reduced (see ``distributed``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,12 @@ import numpy as np
 import torch
 
 from distkeras import backend
+from distkeras import callbacks as callbacks_module
+from distkeras import optimizers as optimizers_module
+from distkeras.layers.base import CALL_CONTEXT
+from distkeras.training import data as data_module
+from distkeras.training.compile_utils import CompiledLoss, CompiledMetrics, flatten_outputs
+from distkeras.training.step_context import StepContext
 from distkeras.utils.tree import flatten, map_structure
 
 
@@ -16,27 +29,296 @@ class Trainer:
         self.compiled = False
         self.stop_training = False
         self.optimizer = None
+        self.history = None
+        self._compile_config = None
+        self._compiled_loss = None
+        self._compiled_metrics = None
+        self._step = None
+        # Hooks for diagnostics callbacks: an object with phase(name) called at the end of
+        # each step phase, and a callable(model) run once gradients are final.
+        self._step_timer = None
+        self._gradient_observer = None
+        # A callback may set this in on_train_begin to resume (BackupAndRestore).
+        self._initial_epoch = None
 
-    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None, callbacks=None):
-        """Runs the model in inference mode over ``x`` in batches; returns numpy."""
-        batch_size = 32 if batch_size is None else batch_size
-        tensors = map_structure(backend.convert_to_tensor, x)
-        flat = flatten(tensors)
-        n = flat[0].shape[0]
-        outputs = []
+    # --------------------------------------------------------------------------- compile
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile="auto", auto_scale_loss: bool = True) -> None:
+        """Configures the model for training, as ``keras.Model.compile``.
+
+        Example:
+            >>> model.compile(optimizer="adam", loss="categorical_crossentropy",
+            ...               metrics=["accuracy"])
+        """
+        self.optimizer = optimizers_module.get(optimizer)
+        names = self._output_names()
+        self._compiled_loss = None if loss is None else CompiledLoss(loss, loss_weights, names)
+        self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics, names)
+        self.jit_compile = jit_compile is True
+        self.run_eagerly = run_eagerly
+        self._compile_config = _compile_config(optimizer, loss, loss_weights, metrics,
+                                               weighted_metrics)
+        self._step = None
+        self.compiled = True
+
+    def _output_names(self) -> list[str]:
+        outputs = getattr(self, "_outputs", None)
+        if outputs and len(outputs) > 1:
+            return [t._keras_history[0].name for t in outputs]
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict):
+            return sorted(structure)
+        return ["output"] if not outputs else [outputs[0]._keras_history[0].name]
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise RuntimeError(
+                f"Model '{self.name}': call compile() before {what}()."
+            )
+
+    def _step_context(self) -> StepContext:
+        if self._step is None:
+            self._step = StepContext(self)
+        return self._step
+
+    @property
+    def metrics_names(self) -> list[str]:
+        names = ["loss"]
+        if self._compiled_metrics is not None and self._compiled_metrics.built:
+            names += self._compiled_metrics.names()
+        return names
+
+    @property
+    def metrics(self) -> list:
+        return [] if self._compiled_metrics is None else self._compiled_metrics.metrics
+
+    # ------------------------------------------------------------------------------- fit
+    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto",
+            callbacks=None, validation_split: float = 0.0, validation_data=None,
+            shuffle: bool = True, class_weight=None, sample_weight=None,
+            initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Trains the model; returns a ``History``. ``batch_size`` is the global batch.
+
+        Example:
+            >>> history = model.fit(x_train, y_train, epochs=5, batch_size=32)
+        """
+        self._require_compiled("fit")
+        if self._compiled_loss is None:
+            raise ValueError(f"Model '{self.name}': compile() with a `loss` before fit().")
+        step = self._step_context()
+        step.begin_fit()
+        if validation_split and validation_data is None:
+            if data_module.is_iterable_data(x):
+                raise ValueError("validation_split is only supported for array inputs.")
+            (x, y, sample_weight), validation_data = data_module.split_validation(
+                _as_tensors(x), _as_tensors(y), sample_weight, validation_split
+            )
+        if class_weight is not None:
+            sample_weight = data_module.class_weight_to_sample_weight(y, class_weight,
+                                                                      sample_weight)
+        train = step.make_data(x, y, sample_weight, batch_size, shuffle=shuffle,
+                               steps=steps_per_epoch)
+        val = None
+        if validation_data is not None:
+            val = step.make_data(*_unpack_validation(validation_data),
+                                 validation_batch_size or batch_size, shuffle=False,
+                                 steps=validation_steps)
+
+        verbose = 1 if verbose == "auto" else int(verbose)
+        self.history = callbacks_module.History()
+        callback_list = self._callbacks(callbacks, verbose, epochs, train.steps_per_epoch)
+        self.stop_training = False
+        self._initial_epoch = None
+        callback_list.on_train_begin()
+        if self._initial_epoch is not None:
+            initial_epoch = self._initial_epoch
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            step.reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            for index, batch in enumerate(train.epoch(epoch)):
+                callback_list.on_train_batch_begin(index)
+                step.train_step(batch)
+                if callback_list.listens("on_train_batch_end"):
+                    callback_list.on_train_batch_end(index, step.lazy_logs())
+                if self.stop_training:
+                    break
+            logs = step.epoch_logs()
+            if val is not None and _should_validate(epoch, validation_freq):
+                val_logs = self._run_evaluation(val, callbacks_module.CallbackList())
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            logs = dict(sorted(logs.items()))
+            callback_list.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(logs)
+        step.end_fit()
+        return self.history
+
+    def _callbacks(self, callbacks, verbose: int, epochs: int, steps):
+        from distkeras import distributed
+
+        user = list(callbacks.callbacks if isinstance(callbacks, callbacks_module.CallbackList)
+                    else callbacks or [])
+        extra = [self.history]
+        if verbose and distributed.is_chief() and not any(
+            isinstance(c, callbacks_module.ProgbarLogger) for c in user
+        ):
+            extra.insert(0, callbacks_module.ProgbarLogger())
+        return callbacks_module.CallbackList(
+            extra[:-1] + user + extra[-1:], model=self, verbose=verbose, epochs=epochs,
+            steps=steps,
+        )
+
+    # -------------------------------------------------------------------------- evaluate
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict: bool = False):
+        """Loss and metrics on the data: ``[loss, *metrics]``, a float, or a dict."""
+        self._require_compiled("evaluate")
+        step = self._step_context()
+        step.begin_fit()
+        data = step.make_data(x, y, sample_weight, batch_size, shuffle=False, steps=steps)
+        callback_list = callbacks_module.CallbackList(callbacks, model=self, steps=steps)
+        logs = self._run_evaluation(data, callback_list)
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names if name in logs]
+        return values[0] if len(values) == 1 else values
+
+    def _run_evaluation(self, data, callback_list) -> dict:
+        step = self._step_context()
+        step.reset_metrics()
+        callback_list.on_test_begin()
         with torch.no_grad():
-            for start in range(0, n, batch_size):
-                batch = map_structure(lambda t, s=start: t[s : s + batch_size], tensors)
-                outputs.append(map_structure(backend.to_numpy, self(batch, training=False)))
-        if not outputs:
+            for index, batch in enumerate(data.epoch(0)):
+                callback_list.on_test_batch_begin(index)
+                step.test_step(batch)
+                if callback_list.listens("on_test_batch_end"):
+                    callback_list.on_test_batch_end(index, step.lazy_logs())
+        logs = dict(sorted(step.epoch_logs().items()))
+        callback_list.on_test_end(logs)
+        return logs
+
+    # --------------------------------------------------------------------------- predict
+    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None,
+                callbacks=None):
+        """Outputs for ``x`` as numpy, complete and in order on every worker."""
+        step = self._step_context()
+        data = step.make_data(x, None, None, batch_size, shuffle=False, steps=steps)
+        callback_list = callbacks_module.CallbackList(callbacks, model=self)
+        callback_list.on_predict_begin()
+        parts = []
+        with torch.no_grad():
+            for index, batch in enumerate(data.epoch(0)):
+                callback_list.on_predict_batch_begin(index)
+                outputs = self(batch.x, training=False)
+                parts.append(map_structure(backend.to_numpy, outputs))
+                if callback_list.listens("on_predict_batch_end"):
+                    callback_list.on_predict_batch_end(index, {"outputs": outputs})
+        callback_list.on_predict_end()
+        if not parts:
             raise ValueError(f"Model '{self.name}': predict() received no samples.")
-        return _concat_structures(outputs)
+        return step.gather_predictions(parts, data)
+
+    # ---------------------------------------------------------------------- on a batch
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict: bool = False):
+        """One optimizer step on one batch; returns the batch's loss and metrics."""
+        self._require_compiled("train_on_batch")
+        if class_weight is not None:
+            sample_weight = data_module.class_weight_to_sample_weight(y, class_weight,
+                                                                      sample_weight)
+        step = self._step_context()
+        step.begin_fit()
+        step.reset_metrics()
+        for batch in step.make_data(x, y, sample_weight, None, shuffle=False,
+                                    whole=True).epoch(0):
+            step.train_step(batch)
+        return self._batch_result(step.epoch_logs(), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
+        self._require_compiled("test_on_batch")
+        step = self._step_context()
+        step.begin_fit()
+        step.reset_metrics()
+        with torch.no_grad():
+            for batch in step.make_data(x, y, sample_weight, None, shuffle=False,
+                                        whole=True).epoch(0):
+                step.test_step(batch)
+        return self._batch_result(step.epoch_logs(), return_dict)
+
+    def predict_on_batch(self, x):
+        with torch.no_grad():
+            outputs = self(map_structure(backend.convert_to_tensor, x), training=False)
+        return map_structure(backend.to_numpy, outputs)
+
+    def _batch_result(self, logs: dict, return_dict: bool):
+        logs = dict(sorted(logs.items()))
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names if name in logs]
+        return values[0] if len(values) == 1 else values
+
+    # ------------------------------------------------------------------------ helpers
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The total loss for one batch (compiled losses plus ``self.losses``)."""
+        names = self._output_names()
+        n = int(flatten(y_pred)[0].shape[0])
+        total, _ = self._compiled_loss(
+            flatten_outputs(y, names, "y"), flatten_outputs(y_pred, names, "y_pred"),
+            sample_weight, n, n,
+        )
+        extra = self.losses
+        return total + sum(extra) if extra else total
 
 
-def _concat_structures(parts):
-    first = parts[0]
-    if isinstance(first, dict):
-        return {k: np.concatenate([p[k] for p in parts]) for k in first}
-    if isinstance(first, (list, tuple)):
-        return type(first)(np.concatenate([p[i] for p in parts]) for i in range(len(first)))
-    return np.concatenate(parts)
+def _as_tensors(x):
+    if x is None:
+        return None
+    return map_structure(
+        lambda a: a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a)), x
+    )
+
+
+def _unpack_validation(validation_data):
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
+        x, y, *rest = validation_data
+        return x, y, (rest[0] if rest else None)
+    if data_module.is_iterable_data(validation_data):
+        return validation_data, None, None
+    raise ValueError(
+        "validation_data must be (x_val, y_val), (x_val, y_val, sample_weight) or an "
+        f"iterable of batches. Received: {type(validation_data).__name__}"
+    )
+
+
+def _should_validate(epoch: int, validation_freq) -> bool:
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return (epoch + 1) in validation_freq
+
+
+def _compile_config(optimizer, loss, loss_weights, metrics, weighted_metrics) -> dict:
+    def describe(value):
+        if value is None or isinstance(value, (str, int, float, bool)):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [describe(v) for v in value]
+        if isinstance(value, dict):
+            return {k: describe(v) for k, v in value.items()}
+        if hasattr(value, "get_config"):
+            return {"class_name": type(value).__name__, "config": value.get_config()}
+        return getattr(value, "__name__", repr(value))
+
+    return {
+        "optimizer": describe(optimizer),
+        "loss": describe(loss),
+        "loss_weights": describe(loss_weights),
+        "metrics": describe(metrics),
+        "weighted_metrics": describe(weighted_metrics),
+    }
+
+
+__all__ = ["Trainer", "CALL_CONTEXT"]

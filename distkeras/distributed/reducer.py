@@ -1,0 +1,150 @@
+"""Bucketed gradient all-reduce, overlapped with the backward pass.
+
+Parameters are grouped into flat buckets in reverse order (the order autograd produces their
+gradients), the first bucket small so communication starts early, later ones ~25 MB. When
+autograd has accumulated a parameter's gradient (``register_post_accumulate_grad_hook``) it is
+copied into its bucket; a full bucket is all-reduced asynchronously while backward continues.
+``finish()`` launches what is left (gradients a step did not produce count as zeros, so a
+model with unused parameters neither hangs nor fails), waits, and points every ``p.grad`` at
+its slice of the reduced bucket: no copy back.
+
+Buckets are launched strictly in index order on every rank, whatever order gradients arrive
+in, so collectives always match across ranks.
+
+The loss each worker differentiates is already normalised by the GLOBAL batch (see
+``training/compile_utils.py``), so the reduction is a plain sum.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from distkeras.distributed.comm import Communicator
+
+_FIRST_BUCKET_BYTES = 1 << 20
+_BUCKET_BYTES = 25 << 20
+_COMPRESSION = {None: None, "none": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class _Bucket:
+    def __init__(self, params: list[torch.nn.Parameter], compression: torch.dtype | None):
+        self.params = params
+        dtype = params[0].dtype
+        self.buffer = torch.zeros(sum(p.numel() for p in params), dtype=dtype,
+                                  device=params[0].device)
+        self.wire = self.buffer if compression is None else torch.empty_like(
+            self.buffer, dtype=compression)
+        self.slices = {}
+        offset = 0
+        for p in params:
+            self.slices[p] = (offset, p.numel())
+            offset += p.numel()
+        self.pending = len(params)
+        self.filled: set[int] = set()
+        self.work = None
+
+    def reset(self) -> None:
+        self.pending = len(self.params)
+        self.filled.clear()
+        self.work = None
+
+
+class GradientReducer:
+    """Sums gradients across ranks, bucket by bucket, as backward produces them.
+
+    Args:
+        params: the trainable parameters, in model order.
+        comm: the communicator.
+        bucket_bytes: target bucket size.
+        compression: None, "fp16" or "bf16": gradients travel in that dtype.
+
+    Example:
+        >>> reducer = GradientReducer(params, comm)
+        >>> reducer.prepare(); loss.backward(); reducer.finish(); optimizer.step(params)
+    """
+
+    def __init__(self, params, comm: Communicator, bucket_bytes: int = _BUCKET_BYTES,
+                 first_bucket_bytes: int = _FIRST_BUCKET_BYTES, compression=None):
+        if compression not in _COMPRESSION:
+            raise ValueError(
+                f"compression must be one of {sorted(k for k in _COMPRESSION if k)} or None. "
+                f"Received: compression={compression!r}"
+            )
+        self.comm = comm
+        self.compression = _COMPRESSION[compression]
+        self.buckets = self._make_buckets(list(params), bucket_bytes, first_bucket_bytes)
+        self.bucket_of = {}
+        for index, bucket in enumerate(self.buckets):
+            for p in bucket.params:
+                self.bucket_of[p] = index
+        self.next_to_launch = 0
+        self.handles = [
+            p.register_post_accumulate_grad_hook(self._on_grad_ready) for p in self.bucket_of
+        ]
+
+    def _make_buckets(self, params, bucket_bytes, first_bucket_bytes) -> list[_Bucket]:
+        buckets, current, size = [], [], 0
+        limit = first_bucket_bytes
+        for p in reversed(params):
+            key = (p.dtype, p.device)
+            if current and ((current[0].dtype, current[0].device) != key or size >= limit):
+                buckets.append(_Bucket(current, self.compression))
+                current, size, limit = [], 0, bucket_bytes
+            current.append(p)
+            size += p.numel() * p.element_size()
+        if current:
+            buckets.append(_Bucket(current, self.compression))
+        return buckets
+
+    def prepare(self) -> None:
+        """Call before backward: starts a new round of buckets."""
+        for bucket in self.buckets:
+            bucket.reset()
+        self.next_to_launch = 0
+
+    def _on_grad_ready(self, param: torch.nn.Parameter) -> None:
+        bucket = self.buckets[self.bucket_of[param]]
+        offset, n = bucket.slices[param]
+        bucket.buffer[offset : offset + n].copy_(param.grad.reshape(-1))
+        if id(param) not in bucket.filled:
+            bucket.filled.add(id(param))
+            bucket.pending -= 1
+        self._launch_ready()
+
+    def _launch_ready(self) -> None:
+        while self.next_to_launch < len(self.buckets):
+            bucket = self.buckets[self.next_to_launch]
+            if bucket.pending:
+                return
+            self._launch(bucket)
+            self.next_to_launch += 1
+
+    def _launch(self, bucket: _Bucket) -> None:
+        if bucket.wire is not bucket.buffer:
+            bucket.wire.copy_(bucket.buffer)
+        bucket.work = self.comm.all_reduce(bucket.wire, async_op=True)
+
+    def finish(self) -> None:
+        """Call after backward: reduces what is left, waits, and sets ``p.grad`` views."""
+        for bucket in self.buckets[self.next_to_launch :]:
+            if bucket.pending:
+                # Gradients this step did not produce are zeros on this rank.
+                for p in bucket.params:
+                    if id(p) not in bucket.filled:
+                        offset, n = bucket.slices[p]
+                        bucket.buffer[offset : offset + n].zero_()
+                bucket.pending = 0
+        self._launch_ready()
+        for bucket in self.buckets:
+            bucket.work.wait()
+            if bucket.wire is not bucket.buffer:
+                bucket.buffer.copy_(bucket.wire)
+            for p in bucket.params:
+                offset, n = bucket.slices[p]
+                p.grad = bucket.buffer[offset : offset + n].view_as(p)
+
+    def close(self) -> None:
+        """Removes the autograd hooks."""
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []

@@ -1,0 +1,136 @@
+"""What fit does with the communicator besides gradients: agree on weights, sum metrics,
+reassemble predictions.
+
+Every function here is collective: all ranks call it, in the same order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from distkeras.distributed.comm import Communicator
+from distkeras.distributed.reducer import GradientReducer
+
+
+def weight_signature(model) -> list[tuple[str, tuple]]:
+    """(layer/weight name, shape) for every weight, in ``model.weights`` order."""
+    signature = []
+    for layer in _layers_with_weights(model):
+        for spec in layer._weight_specs:
+            signature.append((f"{layer.name}/{spec.name}", tuple(spec.param.shape)))
+    return signature
+
+
+def _layers_with_weights(model):
+    seen, ordered = set(), []
+
+    def visit(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        if layer._weight_specs:
+            ordered.append(layer)
+        for child in layer._sublayers():
+            visit(child)
+
+    visit(model)
+    return ordered
+
+
+def check_same_weights_shapes(model, comm: Communicator) -> None:
+    """Raises on EVERY rank, naming the layer, if any rank's weights differ in shape."""
+    signatures = comm.all_gather_object(weight_signature(model))
+    reference = signatures[0]
+    for rank, signature in enumerate(signatures[1:], start=1):
+        if signature == reference:
+            continue
+        for (name0, shape0), (name, shape) in zip(reference, signature):
+            if name0 != name or shape0 != shape:
+                raise ValueError(
+                    f"Model weights differ across workers: rank 0 has {name0} of shape "
+                    f"{shape0}, rank {rank} has {name} of shape {shape}. Every worker must "
+                    "build the same model."
+                )
+        raise ValueError(
+            f"Model weights differ across workers: rank 0 has {len(reference)} weights, "
+            f"rank {rank} has {len(signature)}. Every worker must build the same model."
+        )
+
+
+def broadcast_tensors(tensors: list[torch.Tensor], comm: Communicator, src: int = 0) -> None:
+    """Rank ``src``'s values into every rank's tensors: one flat broadcast per dtype."""
+    for group in _by_dtype_and_device(tensors):
+        flat = torch.cat([t.detach().reshape(-1) for t in group])
+        comm.broadcast(flat, src=src)
+        offset = 0
+        with torch.no_grad():
+            for t in group:
+                n = t.numel()
+                t.copy_(flat[offset : offset + n].view_as(t))
+                offset += n
+
+
+def all_reduce_sum(tensors: list[torch.Tensor], comm: Communicator) -> None:
+    """Sums each tensor across ranks in place: one flat all-reduce per dtype."""
+    for group in _by_dtype_and_device(tensors):
+        flat = torch.cat([t.detach().reshape(-1) for t in group])
+        comm.all_reduce(flat)
+        offset = 0
+        with torch.no_grad():
+            for t in group:
+                n = t.numel()
+                t.copy_(flat[offset : offset + n].view_as(t))
+                offset += n
+
+
+def _by_dtype_and_device(tensors):
+    groups: dict[tuple, list] = {}
+    for t in tensors:
+        if t.numel():
+            groups.setdefault((t.dtype, t.device), []).append(t)
+    return list(groups.values())
+
+
+def check_and_broadcast(model, comm: Communicator) -> None:
+    """Start of fit: same shapes everywhere, then rank 0's weights and optimizer state."""
+    check_same_weights_shapes(model, comm)
+    broadcast_tensors([spec.param for spec in model._weight_spec_list()], comm)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        state = [v for v in optimizer.variables if isinstance(v, torch.Tensor)]
+        broadcast_tensors(state, comm)
+        if hasattr(optimizer, "_sync_host_state"):
+            optimizer._sync_host_state()
+
+
+def make_reducer(params: list[torch.nn.Parameter], comm: Communicator, **options):
+    return GradientReducer(params, comm, **options)
+
+
+def gather_ordered(parts: list, data, comm: Communicator):
+    """Every rank's predict outputs, reassembled into the full ordered result on each rank.
+
+    Array data gives rank r part r of every global batch, so batch k of the result is the
+    concatenation of every rank's k-th part; iterable data is concatenated rank by rank.
+    """
+    everyone = comm.all_gather_object(parts)
+    if hasattr(data, "num_samples"):
+        steps = max(len(p) for p in everyone)
+        ordered = []
+        for step in range(steps):
+            for rank_parts in everyone:
+                if step < len(rank_parts):
+                    ordered.append(rank_parts[step])
+    else:
+        ordered = [part for rank_parts in everyone for part in rank_parts]
+    return _concat(ordered)
+
+
+def _concat(parts: list):
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(np.concatenate([p[i] for p in parts]) for i in range(len(first)))
+    return np.concatenate(parts)

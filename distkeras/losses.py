@@ -1,1 +1,0 @@
-"""Loss functions and classes, mirroring keras.losses."""

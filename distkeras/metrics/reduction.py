@@ -1,0 +1,167 @@
+"""Sum, Mean and MeanMetricWrapper: the (total, count) metrics most others build on."""
+
+from __future__ import annotations
+
+import torch
+
+from distkeras.losses.base import apply_mask, get_mask, squeeze_or_expand_to_same_rank
+from distkeras.metrics.base import Metric
+
+
+def reduce_to_samplewise_values(values, sample_weight, reduce_fn, mask=None):
+    """Keras's per-sample reduction: values are weighted, then reduced to one value per sample.
+
+    Returns ``(values of shape (N,) or (), sample_weight reduced alike or None)``.
+    """
+    if mask is not None:
+        # Unlike Keras 3.0, a mask on the values (e.g. ``ignore_class``) also applies without
+        # sample weights: masked entries leave both the total and the count.
+        sample_weight = apply_mask(sample_weight, mask, values.dtype, reduction="sum")
+    if sample_weight is not None:
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        w_ndim, v_ndim = sample_weight.ndim, values.ndim
+        if v_ndim > w_ndim:
+            # Per-sample weights against per-timestep values: reduce the values first.
+            values = reduce_fn(values, dim=tuple(range(w_ndim, v_ndim)))
+        elif w_ndim > v_ndim:
+            raise ValueError(
+                f"sample_weight has more dimensions ({tuple(sample_weight.shape)}) than the "
+                f"metric values ({tuple(values.shape)})."
+            )
+        sample_weight = sample_weight.expand_as(values)
+        values = values * sample_weight
+        if w_ndim > 1:
+            sample_weight = reduce_fn(sample_weight, dim=tuple(range(1, w_ndim)))
+    if values.ndim > 1:
+        values = reduce_fn(values, dim=tuple(range(1, values.ndim)))
+    return values, sample_weight
+
+
+def _sum(x, dim):
+    return x.sum(dim=dim)
+
+
+def _mean(x, dim):
+    return x.mean(dim=dim)
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values seen. State: ``total``.
+
+    Example:
+        >>> m = Sum()
+        >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+        >>> m.result()
+        tensor(4.)
+    """
+
+    def __init__(self, name: str = "sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable(shape=(), name="total")
+
+    @torch.no_grad()
+    def update_state(self, values, sample_weight=None) -> None:
+        mask = get_mask(values)
+        values = self._tensor(values, dtype=self._torch_dtype)
+        if sample_weight is not None:
+            sample_weight = self._tensor(sample_weight, dtype=self._torch_dtype)
+        values, _ = reduce_to_samplewise_values(values, sample_weight, _sum, mask)
+        self.total.add_(values.sum())
+
+    def result(self) -> torch.Tensor:
+        return self.total.clone()
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values seen. States: ``total`` and ``count``.
+
+    Values of shape (N, ...) are first averaged per sample; ``count`` grows by N, or by the sum
+    of the (per-sample) weights.
+
+    Example:
+        >>> m = Mean()
+        >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+        >>> m.result()
+        tensor(2.)
+    """
+
+    def __init__(self, name: str = "mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable(shape=(), name="total")
+        self.count = self.add_variable(shape=(), name="count")
+
+    @torch.no_grad()
+    def update_state(self, values, sample_weight=None) -> None:
+        mask = get_mask(values)
+        values = self._tensor(values, dtype=self._torch_dtype)
+        if sample_weight is not None:
+            sample_weight = self._tensor(sample_weight, dtype=self._torch_dtype)
+        values, sample_weight = reduce_to_samplewise_values(values, sample_weight, _mean, mask)
+        self.total.add_(values.sum())
+        if sample_weight is not None:
+            self.count.add_(sample_weight.sum())
+        else:
+            self.count.add_(values.shape[0] if values.ndim >= 1 else 1)
+
+    def result(self) -> torch.Tensor:
+        nonzero = self.count != 0
+        return torch.where(nonzero, self.total / torch.where(nonzero, self.count, 1.0), 0.0)
+
+
+class MeanMetricWrapper(Mean):
+    """Averages a per-sample function ``fn(y_true, y_pred, **kwargs)`` over all samples seen.
+
+    Args:
+        fn: the function (e.g. a loss function) returning one value per sample.
+        name: name of the metric.
+        dtype: dtype of the state.
+        **kwargs: passed on to ``fn``.
+
+    Example:
+        >>> m = MeanMetricWrapper(lambda t, p: (t - p).abs(), name="l1")
+        >>> m.update_state([0.0, 1.0], [1.0, 1.0])
+        >>> m.result()
+        tensor(0.5000)
+    """
+
+    def __init__(self, fn, name: str | None = None, dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    @torch.no_grad()
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        mask = get_mask(y_pred)
+        y_pred = self._tensor(y_pred)
+        y_true = self._tensor(y_true)
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        values_mask = get_mask(values)
+        values = self._tensor(values, dtype=self._torch_dtype)
+        if sample_weight is not None:
+            sample_weight = self._tensor(sample_weight, dtype=self._torch_dtype)
+        # The output mask (e.g. from Masking/Embedding(mask_zero)) weights without rescaling.
+        sample_weight = apply_mask(sample_weight, mask, self._torch_dtype, reduction="sum")
+        values, sample_weight = reduce_to_samplewise_values(
+            values, sample_weight, _mean, values_mask
+        )
+        self.total.add_(values.sum())
+        if sample_weight is not None:
+            self.count.add_(sample_weight.sum())
+        else:
+            self.count.add_(values.shape[0] if values.ndim >= 1 else 1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["fn"] = getattr(self._fn, "__name__", repr(self._fn))
+        config.update(self._fn_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        fn = config.pop("fn", None)
+        if isinstance(fn, str):
+            from distkeras.metrics import get_function
+
+            fn = get_function(fn)
+        return cls(fn, **config)

@@ -1,0 +1,280 @@
+"""Arrays, generators and torch datasets -> batches, with shuffling and sharding by rank.
+
+The contract behind "1 worker and N workers give the same model": ``batch_size`` is the GLOBAL
+batch; the epoch permutation depends only on the seed and the epoch; every global batch (the
+last partial one included) is split into ``world_size`` contiguous parts whose sizes differ by
+at most one, and rank ``r`` takes part ``r``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from distkeras import backend
+from distkeras.utils.tree import flatten, map_structure
+
+
+def shard_bounds(batch_len: int, world_size: int, rank: int) -> tuple[int, int]:
+    """[start, end) of ``rank``'s part of a batch of ``batch_len`` samples."""
+    base, extra = divmod(batch_len, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def epoch_permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of an epoch: a function of (seed, epoch) only, never of world size."""
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63 - 1))
+    return torch.randperm(num_samples, generator=generator)
+
+
+def _to_cpu_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise TypeError(f"`{name}` holds Python objects; expected numeric arrays.")
+    if arr.dtype == np.float64:
+        arr = arr.astype(backend.floatx())
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+@dataclass
+class Batch:
+    x: object
+    y: object
+    sample_weight: object
+    size: int  # samples in this rank's part
+    global_size: int  # samples in the whole global batch
+
+
+def _is_array_like(x) -> bool:
+    return isinstance(x, (np.ndarray, torch.Tensor, list, tuple, dict)) or hasattr(x, "__array__")
+
+
+class ArrayData:
+    """In-memory arrays (numpy, tensors, or lists/dicts of them) for fit/evaluate/predict."""
+
+    def __init__(self, x, y=None, sample_weight=None, *, batch_size: int | None = 32,
+                 shuffle: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 steps: int | None = None):
+        self.x = map_structure(lambda a: _to_cpu_tensor(a, "x"), x)
+        self.y = None if y is None else map_structure(lambda a: _to_cpu_tensor(a, "y"), y)
+        self.sample_weight = (
+            None if sample_weight is None else _to_cpu_tensor(sample_weight, "sample_weight")
+        )
+        self.num_samples = _check_lengths(self.x, self.y, self.sample_weight)
+        if batch_size is None:
+            batch_size = 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer. Received: {batch_size!r}")
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank, self.world_size = rank, world_size
+        self.steps = steps
+        self.device = backend.get_device()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        full = math.ceil(self.num_samples / self.batch_size)
+        return full if self.steps is None else min(self.steps, full) if self.steps else full
+
+    def _local_indices(self, order: torch.Tensor | None, steps: int) -> tuple[torch.Tensor, list]:
+        """This rank's sample indices for the epoch, and each step's (start, size, global)."""
+        pieces, layout, offset = [], [], 0
+        for step in range(steps):
+            begin = step * self.batch_size
+            global_size = min(self.batch_size, self.num_samples - begin)
+            lo, hi = shard_bounds(global_size, self.world_size, self.rank)
+            if order is None:
+                pieces.append(torch.arange(begin + lo, begin + hi))
+            else:
+                pieces.append(order[begin + lo : begin + hi])
+            layout.append((offset, hi - lo, global_size))
+            offset += hi - lo
+        return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long), layout
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        steps = self.steps_per_epoch
+        order = epoch_permutation(self.num_samples, self.seed, epoch) if self.shuffle else None
+        if order is None and self.world_size == 1:
+            # Plain slices of the original arrays: views, no copy at all.
+            x, y, sw = self.x, self.y, self.sample_weight
+            layout = []
+            for step in range(steps):
+                start = step * self.batch_size
+                size = min(self.batch_size, self.num_samples - start)
+                layout.append((start, size, size))
+        else:
+            # One gather per epoch, so every batch below is a contiguous view.
+            indices, layout = self._local_indices(order, steps)
+            x = map_structure(lambda t: t.index_select(0, indices), self.x)
+            y = None if self.y is None else map_structure(lambda t: t.index_select(0, indices),
+                                                           self.y)
+            sw = None if self.sample_weight is None else self.sample_weight.index_select(
+                0, indices)
+        device, non_blocking = self.device, self.device.type == "cuda"
+        if device.type == "cuda":
+            x, y, sw = (_pin(v) for v in (x, y, sw))
+
+        def take(t, start, size):
+            return t[start : start + size].to(device, non_blocking=non_blocking)
+
+        for start, size, global_size in layout:
+            yield Batch(
+                x=map_structure(lambda t, s=start, n=size: take(t, s, n), x),
+                y=None if y is None else map_structure(lambda t, s=start, n=size: take(t, s, n), y),
+                sample_weight=None if sw is None else take(sw, start, size),
+                size=size,
+                global_size=global_size,
+            )
+
+
+def _pin(structure):
+    if structure is None:
+        return None
+    return map_structure(lambda t: t.pin_memory(), structure)
+
+
+def _check_lengths(x, y, sample_weight) -> int:
+    sizes = {}
+    for name, value in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        if value is None:
+            continue
+        for i, t in enumerate(flatten(value)):
+            if t.ndim == 0:
+                raise ValueError(f"`{name}` must have a batch dimension; received a scalar.")
+            sizes[f"{name}[{i}]" if len(flatten(value)) > 1 else name] = int(t.shape[0])
+    distinct = set(sizes.values())
+    if len(distinct) > 1:
+        detail = ", ".join(f"{k}: {v}" for k, v in sizes.items())
+        raise ValueError(f"Data cardinality is ambiguous: inputs have different sample counts "
+                         f"({detail}). Make sure all arrays contain the same number of samples.")
+    if not distinct or distinct == {0}:
+        raise ValueError("The data is empty: x has 0 samples.")
+    return distinct.pop()
+
+
+def split_validation(x, y, sample_weight, validation_split: float):
+    """Keras's ``validation_split``: the LAST fraction of the data, taken before shuffling."""
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(
+            f"validation_split must be in (0, 1). Received: validation_split={validation_split}"
+        )
+    n = int(flatten(x)[0].shape[0])
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(
+            f"validation_split={validation_split} leaves an empty training or validation set "
+            f"for {n} samples."
+        )
+
+    def head(a):
+        return a[:split_at]
+
+    def tail(a):
+        return a[split_at:]
+
+    train = (map_structure(head, x), None if y is None else map_structure(head, y),
+             None if sample_weight is None else head(sample_weight))
+    val = (map_structure(tail, x), None if y is None else map_structure(tail, y),
+           None if sample_weight is None else tail(sample_weight))
+    return train, val
+
+
+def class_weight_to_sample_weight(y, class_weight: dict, sample_weight=None) -> np.ndarray:
+    """Per-sample weights from ``class_weight`` (labels as ints or one-hot), times any given."""
+    if isinstance(y, (list, tuple, dict)):
+        raise ValueError("class_weight is only supported for models with a single output.")
+    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    if labels.ndim > 1 and labels.shape[-1] > 1:
+        labels = labels.argmax(axis=-1)
+    labels = labels.reshape(labels.shape[0], -1)[:, 0].astype("int64")
+    unknown = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
+    if unknown:
+        raise ValueError(f"class_weight has no entry for classes {unknown}.")
+    lookup = np.vectorize(lambda c: float(class_weight[c]))
+    weights = lookup(labels).astype("float32")
+    if sample_weight is not None:
+        weights = weights * np.asarray(sample_weight, dtype="float32").reshape(len(weights))
+    return weights
+
+
+class IterableData:
+    """A Python generator/iterator or torch DataLoader yielding ``(x, y[, sample_weight])``.
+
+    Each process iterates its own copy: under several workers the iterable itself must yield
+    that worker's part of the data (a DataLoader with a DistributedSampler, say).
+    """
+
+    def __init__(self, iterable, steps: int | None = None, *, world_size: int = 1):
+        self.iterable = iterable
+        self.steps = steps
+        self.world_size = world_size
+        self.device = backend.get_device()
+        self._iterator = None
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        if self.steps is not None:
+            return self.steps
+        try:
+            return len(self.iterable)
+        except TypeError:
+            return None
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        reusable = hasattr(self.iterable, "__len__") or isinstance(
+            self.iterable, torch.utils.data.DataLoader
+        )
+        if reusable or self._iterator is None:
+            self._iterator = iter(self.iterable)
+        for step, item in enumerate(self._iterator):
+            yield self._to_batch(item)
+            if self.steps is not None and step + 1 >= self.steps:
+                break
+
+    def _to_batch(self, item) -> Batch:
+        # Keras's convention: (x,), (x, y) or (x, y, sample_weight); anything else is x.
+        if isinstance(item, (tuple, list)) and len(item) in (1, 2, 3):
+            x, y, sw = (list(item) + [None, None])[:3]
+        else:
+            x, y, sw = item, None, None
+        device = self.device
+
+        def move(a):
+            return backend.convert_to_tensor(a, device=device) if a is not None else None
+
+        x = map_structure(move, x)
+        y = None if y is None else map_structure(move, y)
+        sw = None if sw is None else move(sw)
+        size = int(flatten(x)[0].shape[0])
+        return Batch(x=x, y=y, sample_weight=sw, size=size, global_size=size * self.world_size)
+
+
+def is_iterable_data(x) -> bool:
+    """True for generators, iterators, DataLoaders and Datasets (not arrays)."""
+    if x is None or _is_array_like(x):
+        return False
+    return hasattr(x, "__iter__") or hasattr(x, "__next__") or isinstance(
+        x, torch.utils.data.Dataset
+    )
+
+
+def dataset_to_loader(dataset, batch_size: int, shuffle: bool, rank: int, world_size: int):
+    """A map-style torch Dataset -> DataLoader over this rank's shard."""
+    sampler = None
+    if world_size > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle)
+        shuffle = False
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=max(1, batch_size // world_size), shuffle=shuffle, sampler=sampler
+    )
+

@@ -1,0 +1,293 @@
+"""Per-fit state and the train/test step: what runs for every batch.
+
+Kept apart from ``trainer.py`` (the public API) so the hot path reads top to bottom:
+forward, loss, backward, gradient all-reduce (several workers), optimizer step, constraints,
+device-side metric updates. Nothing here reads a tensor back to the host per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+from distkeras import backend, distributed, mixed_precision
+from distkeras.callbacks.base import LazyLogs
+from distkeras.layers.base import CALL_CONTEXT
+from distkeras.training import data as data_module
+from distkeras.training.compile_utils import flatten_outputs
+from distkeras.utils.tree import flatten
+
+
+class StepContext:
+    """Everything the per-batch steps of one model need, prepared once."""
+
+    def __init__(self, model):
+        self.model = model
+        self.comm = None
+        self.reducer = None
+        self.params: list[torch.nn.Parameter] | None = None
+        self.prepared = False
+
+    # ----------------------------------------------------------------------- set-up
+    def begin_fit(self) -> None:
+        """Joins the process group (if launched) and resolves the step's settings."""
+        self.comm = distributed.communicator()
+        self.rank, self.world_size = self.comm.rank, self.comm.world_size
+        self.device = backend.get_device()
+        self.names = self.model._output_names()
+        self.autocast_dtype = mixed_precision.autocast_dtype()
+        self.grad_scaler = None
+        if self.autocast_dtype == torch.float16:
+            self.grad_scaler = torch.amp.GradScaler(self.device.type)
+        if not hasattr(self.model, "_shuffle_seed"):
+            seed = backend.global_seed()
+            if seed is None:
+                seed = random.SystemRandom().randrange(2**31)
+            # Every rank must walk the same permutation: rank 0's seed wins.
+            self.model._shuffle_seed = int(self.comm.broadcast_object(seed))
+
+    def end_fit(self) -> None:
+        if self.reducer is not None:
+            self.reducer.close()
+            self.reducer = None
+        self.prepared = False
+
+    def make_data(self, x, y, sample_weight, batch_size, *, shuffle: bool, steps=None,
+                  whole: bool = False):
+        if x is None:
+            raise ValueError("No data given: pass x (and y) to this method.")
+        if data_module.is_iterable_data(x):
+            if y is not None:
+                raise ValueError(
+                    "When x is a generator, DataLoader or Dataset, y must be None: yield "
+                    "(x, y) pairs from it instead."
+                )
+            if isinstance(x, torch.utils.data.Dataset) and not hasattr(x, "__next__"):
+                x = data_module.dataset_to_loader(x, batch_size or 32, shuffle, self.rank,
+                                                  self.world_size)
+            return data_module.IterableData(x, steps, world_size=self.world_size)
+        if whole:
+            batch_size = int(flatten(x)[0].shape[0]) if hasattr(flatten(x)[0], "shape") else None
+        if batch_size is not None and self.world_size > 1 and batch_size < self.world_size:
+            raise ValueError(
+                f"batch_size={batch_size} is the global batch and must be at least the number "
+                f"of workers ({self.world_size})."
+            )
+        data = data_module.ArrayData(
+            x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+            seed=getattr(self.model, "_shuffle_seed", 0), rank=self.rank,
+            world_size=self.world_size, steps=steps,
+        )
+        self._check_inputs(data)
+        return data
+
+    def _check_inputs(self, data) -> None:
+        expected = getattr(self.model, "inputs", None) or []
+        received = flatten(data.x)
+        if not expected or len(expected) != len(received):
+            return
+        for symbolic, tensor in zip(expected, received):
+            if len(symbolic.shape) != tensor.ndim:
+                raise ValueError(
+                    f"Model '{self.model.name}' expects input '{symbolic.name}' of rank "
+                    f"{len(symbolic.shape)} (shape {symbolic.shape}); received data of shape "
+                    f"{tuple(tensor.shape)}."
+                )
+        for target in flatten(data.y) if data.y is not None else []:
+            if not (target.is_floating_point() or target.dtype in (
+                    torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8,
+                    torch.bool)):
+                raise TypeError(f"Labels must be numeric. Received dtype {target.dtype}.")
+
+    def _prepare(self, y_true: list, y_pred: list) -> None:
+        """After the first forward pass (the model is built): optimizer, metrics, sync."""
+        model = self.model
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.reg_terms = model.regularization_terms()
+        self.constraints = [
+            (spec.param, spec.constraint)
+            for spec in model._weight_spec_list()
+            if spec.constraint is not None and spec.param.requires_grad
+        ]
+        optimizer = model.optimizer
+        if optimizer is not None and not getattr(optimizer, "built", False):
+            optimizer.build(self.params)
+        metrics = model._compiled_metrics
+        if metrics is not None and not metrics.built:
+            losses = model._compiled_loss.losses if model._compiled_loss else None
+            metrics.build(y_true, y_pred, losses)
+        if self.world_size > 1:
+            from distkeras.distributed import sync
+
+            sync.check_and_broadcast(model, self.comm)
+            self.reducer = sync.make_reducer(self.params, self.comm)
+        self.metric_objects = metrics.metrics if metrics is not None else []
+        self.prepared = True
+
+    def reset_metrics(self) -> None:
+        self.loss_total = torch.zeros((), device=self.device)
+        self.output_loss_totals = None
+        self.samples_seen = 0
+        if self.model._compiled_metrics is not None:
+            self.model._compiled_metrics.reset_state()
+
+    # ------------------------------------------------------------------------- steps
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _forward_loss(self, batch, training: bool):
+        model = self.model
+        with self._autocast():
+            y_pred = model(batch.x, training=training)
+        y_pred_flat = flatten_outputs(y_pred, self.names, "the model's outputs")
+        y_true_flat = (
+            flatten_outputs(batch.y, self.names, "y") if batch.y is not None
+            else [None] * len(y_pred_flat)
+        )
+        if not self.prepared:
+            self._prepare(y_true_flat, y_pred_flat)
+        loss, per_output = model._compiled_loss(
+            y_true_flat, y_pred_flat, batch.sample_weight, batch.size, batch.global_size
+        )
+        if self.reg_terms:
+            penalty = sum(reg(param) for reg, param in self.reg_terms)
+            # Weight penalties are the same on every worker: each adds its 1/N share.
+            loss = loss + (penalty / self.world_size if self.world_size > 1 else penalty)
+        if CALL_CONTEXT.loss_layers:
+            for layer in CALL_CONTEXT.loss_layers:
+                for extra in layer._call_losses:
+                    loss = loss + extra
+        return loss, per_output, y_true_flat, y_pred_flat
+
+    def train_step(self, batch) -> None:
+        timer = self.model._step_timer  # set by TensorBoard(write_step_time=True)
+        if timer is not None:
+            timer.phase("data")
+        loss, per_output, y_true, y_pred = self._forward_loss(batch, training=True)
+        params = self.params
+        if self.reducer is not None:
+            self.reducer.prepare()
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if timer is not None:
+            timer.phase("forward_backward")
+        if self.reducer is not None:
+            self.reducer.finish()
+            if timer is not None:
+                timer.phase("communication")
+        if self.model._gradient_observer is not None:
+            self.model._gradient_observer(self.model)
+        optimizer = self.model.optimizer
+        if self.grad_scaler is not None:
+            self._scaled_optimizer_step(optimizer, params)
+        else:
+            optimizer.step(params)
+        if timer is not None:
+            timer.phase("optimizer")
+        for param in params:
+            param.grad = None
+        if self.constraints:
+            with torch.no_grad():
+                for param, constraint in self.constraints:
+                    param.copy_(constraint(param))
+        self._track(loss, per_output, batch, y_true, y_pred)
+
+    def _scaled_optimizer_step(self, optimizer, params) -> None:
+        scaler = self.grad_scaler
+        scale = scaler.get_scale()
+        grads = [p.grad for p in params if p.grad is not None]
+        found_inf = torch.zeros((), device=self.device)
+        torch._amp_foreach_non_finite_check_and_unscale_(
+            grads, found_inf, torch.full((), 1.0 / scale, device=self.device)
+        )
+        if self.world_size > 1:
+            self.comm.all_reduce(found_inf, op="max")
+        # Loss scaling must skip steps whose gradients overflowed; that needs the flag.
+        if not bool(found_inf):
+            optimizer.step(params)
+        scaler.update(new_scale=scale / 2.0 if bool(found_inf) else None)
+
+    def test_step(self, batch) -> None:
+        loss, per_output, y_true, y_pred = self._forward_loss(batch, training=False)
+        self._track(loss, per_output, batch, y_true, y_pred)
+
+    def _track(self, loss, per_output, batch, y_true, y_pred) -> None:
+        with torch.no_grad():
+            # Sum of loss x global batch: summing it over workers and dividing by the
+            # samples seen gives the one-worker, batch-size-weighted epoch loss.
+            self.loss_total.add_(loss.detach().float(), alpha=batch.global_size)
+            if len(per_output) > 1:
+                if self.output_loss_totals is None:
+                    self.output_loss_totals = torch.zeros(len(per_output), device=self.device)
+                values = [v.detach().float() if v is not None else self.loss_total.new_zeros(())
+                          for v in per_output]
+                self.output_loss_totals.add_(torch.stack(values), alpha=batch.global_size)
+            self.samples_seen += batch.global_size
+            if self.metric_objects:
+                self.model._compiled_metrics.update_state(y_true, y_pred, batch.sample_weight)
+
+    # -------------------------------------------------------------------------- logs
+    def _state_tensors(self) -> list[torch.Tensor]:
+        states = [self.loss_total]
+        if self.output_loss_totals is not None:
+            states.append(self.output_loss_totals)
+        for metric in getattr(self, "metric_objects", []):
+            states.extend(metric.variables)
+        return states
+
+    def epoch_logs(self) -> dict:
+        """Global loss and metrics: metric sums all-reduced once, then read to the host."""
+        if not self.prepared:
+            return {}
+        if self.world_size > 1:
+            from distkeras.distributed import sync
+
+            sync.all_reduce_sum(self._state_tensors(), self.comm)
+        return self._read_logs()
+
+    def lazy_logs(self) -> LazyLogs:
+        """This worker's running values, computed only if a callback reads them."""
+        return LazyLogs(self._read_logs)
+
+    def _read_logs(self) -> dict:
+        if not self.prepared:
+            return {}
+        seen = max(self.samples_seen, 1)
+        logs = {"loss": float(self.loss_total) / seen}
+        if self.output_loss_totals is not None:
+            for name, total in zip(self.names, self.output_loss_totals.tolist()):
+                logs[f"{name}_loss"] = total / seen
+        metrics = self.model._compiled_metrics
+        if metrics is not None and metrics.built:
+            for name, metric in zip(metrics.names(), metrics.metrics):
+                value = metric.result()
+                logs[name] = float(value) if np.ndim(_host(value)) == 0 else _host(value)
+        return logs
+
+    def gather_predictions(self, parts: list, data):
+        """Concatenates batch outputs; under several workers, reassembles the full order."""
+        if self.world_size > 1:
+            from distkeras.distributed import sync
+
+            return sync.gather_ordered(parts, data, self.comm)
+        return _concat(parts)
+
+
+def _host(value):
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+
+
+def _concat(parts: list):
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(np.concatenate([p[i] for p in parts]) for i in range(len(first)))
+    return np.concatenate(parts)
