@@ -18,6 +18,7 @@ Guarantees, in order of importance:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -252,8 +253,7 @@ class Supervisor:
         if self._failure is not None:
             return
         self._failure = (rank, returncode, label)
-        others = len(self._alive())
-        _say(f"{label} failed ({describe_exit(returncode)}); stopping {others} other process(es).")
+        _say(f"{label} failed ({describe_exit(returncode)}); stopping the other workers.")
         self._stop(signal.SIGTERM)
 
     def _stop(self, sig: int) -> None:
@@ -302,10 +302,8 @@ class Supervisor:
 
 def _say(message: str, newline: bool = True) -> None:
     text = f"distkeras-launch: {message}" + ("\n" if newline else "")
-    try:
+    with contextlib.suppress(OSError):
         os.write(2, text.encode("utf-8", "replace"))
-    except OSError:
-        pass
 
 
 def spawn_with_pipes(

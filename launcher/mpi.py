@@ -17,6 +17,7 @@ rank log files, failure tails) and stops mpiexec at the first exit marker.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -56,8 +57,14 @@ def find_mpiexec(explicit: str | None = None, path: str | None = None) -> str | 
     if explicit:
         return shutil.which(explicit, path=path)
     on_path = shutil.which("mpiexec", path=path)
-    if on_path:
-        return on_path
+    beside = _mpiexec_beside_python()
+    if on_path and beside and Path(on_path).parent.name == "shims":
+        # A pyenv shim re-resolves the same binary through bash on every call (~0.3 s).
+        return beside
+    return on_path or beside or _mpiexec_from_mpich_package()
+
+
+def _mpiexec_beside_python() -> str | None:
     # `pip install mpich` puts mpiexec in the environment's bin directory, which is not on
     # PATH when a virtual environment's python is run without activating it.
     executable = Path(sys.executable)
@@ -65,7 +72,7 @@ def find_mpiexec(explicit: str | None = None, path: str | None = None) -> str | 
         candidate = folder / "mpiexec"
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
-    return _mpiexec_from_mpich_package()
+    return None
 
 
 def _mpiexec_from_mpich_package() -> str | None:
@@ -195,10 +202,8 @@ def relay_main(argv: Sequence[str]) -> int:
 
     def forward(signum: int, frame: object) -> None:
         if proc:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(proc[0].pid, signum)
-            except ProcessLookupError:
-                pass
         else:
             pending.append(signum)
 

@@ -8,6 +8,7 @@ line (a progress bar redrawn with `\\r`, a prompt) is written after 50 ms of sil
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import selectors
@@ -28,11 +29,12 @@ _CHUNK = 65536
 
 
 class _Stream:
-    __slots__ = ("fd", "rank", "kind", "dest", "buf", "at_line_start", "last_data", "line")
+    __slots__ = ("fd", "owner", "rank", "kind", "dest", "buf", "at_line_start", "last_data", "line")
 
     def __init__(self, fd: int, rank: int | None, kind: str, dest: int):
         self.fd = fd
-        self.rank = rank
+        self.owner = rank  # the rank the pipe was registered for
+        self.rank = rank  # the rank the current line belongs to (differs for mpiexec pipes)
         self.kind = kind
         self.dest = dest
         self.buf = b""
@@ -77,6 +79,7 @@ class OutputPump:
         self.tail_lines = tail_lines
         self.prefixed_input = prefixed_input
         self.on_exit = on_exit
+        self.quiet_unprefixed = False  # set once a relay reported a failure
         self._dest = {"stdout": stdout_fd, "stderr": stderr_fd}
         self._broken: set[int] = set()
         self._streams: list[_Stream] = []
@@ -171,24 +174,28 @@ class OutputPump:
         if not stream.at_line_start:
             # End the last line so the next rank's output (or an exit marker) starts fresh.
             self._emit(stream, b"\n")
-        try:
+        with contextlib.suppress(OSError):
             os.close(stream.fd)
-        except OSError:
-            pass
-        self._open_per_rank[stream.rank] -= 1
-        if self._open_per_rank[stream.rank] == 0:
-            self._closed_events[stream.rank].set()
+        self._open_per_rank[stream.owner] -= 1
+        if self._open_per_rank[stream.owner] == 0:
+            self._closed_events[stream.owner].set()
 
     def _emit(self, stream: _Stream, segment: bytes) -> None:
         if self.prefixed_input:
             if stream.at_line_start:
                 exit_line = _EXIT_LINE.match(segment)
                 if exit_line is not None:
+                    returncode = int(exit_line.group(2))
+                    # mpiexec's own teardown banner after a worker failed is noise.
+                    self.quiet_unprefixed = self.quiet_unprefixed or returncode != 0
                     if self.on_exit is not None:
-                        self.on_exit(int(exit_line.group(1)), int(exit_line.group(2)))
+                        self.on_exit(int(exit_line.group(1)), returncode)
                     return
                 prefix = _RANK_PREFIX.match(segment)
                 stream.rank = int(prefix.group(1)) if prefix else None
+                if prefix is None and self.quiet_unprefixed:
+                    self._log(None, segment)
+                    return
                 content = segment[prefix.end() :] if prefix else segment
             else:
                 content = segment

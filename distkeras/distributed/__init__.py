@@ -1,26 +1,81 @@
 """Who am I and how do we talk: rank, world size, collectives.
 
 ``fit`` initialises this on its own when the environment says the process was launched by
-``distkeras-launch``, torchrun, mpiexec or srun; call :func:`init` to choose the backend.
+``distkeras-launch``, torchrun, mpiexec or srun; call :func:`init` to choose the backend
+yourself. A plain ``python train.py`` is a world of one and needs nothing.
+
+Example:
+    >>> from distkeras import distributed
+    >>> distributed.init()              # optional: fit() does it when launched
+    >>> if distributed.is_chief():
+    ...     print("world of", distributed.world_size())
 """
 
 from __future__ import annotations
 
+import os
+
+from distkeras.distributed import env
 from distkeras.distributed.comm import Communicator, LocalCommunicator, Work
 
 _COMMUNICATOR: Communicator | None = None
+_ENV: env.DistEnv | None = None
+
+_BACKEND_ALIASES = {"torch": "torch", "gloo": "torch", "nccl": "torch", "mpi": "mpi"}
+
+
+def _detected() -> env.DistEnv:
+    global _ENV
+    if _ENV is None:
+        _ENV = env.detect()
+    return _ENV
 
 
 def is_initialized() -> bool:
     return _COMMUNICATOR is not None
 
 
-def init(backend: str | None = None) -> Communicator:
-    """Joins the process group described by the environment (idempotent)."""
+def init(backend: str | None = None, timeout_s: float | None = None) -> Communicator:
+    """Joins the process group the environment describes (a no-op when already joined).
+
+    Args:
+        backend: "torch" (gloo on CPU, NCCL on CUDA), "gloo", "nccl" or "mpi". Default: what
+            the launcher chose, MPI under mpiexec, else torch.
+        timeout_s: seconds a collective may wait for a peer before failing (default 300, or
+            ``DISTKERAS_TIMEOUT``).
+    """
     global _COMMUNICATOR
-    if _COMMUNICATOR is None:
+    if _COMMUNICATOR is not None:
+        return _COMMUNICATOR
+    info = _detected()
+    if not info.is_distributed:
         _COMMUNICATOR = LocalCommunicator()
-    return _COMMUNICATOR
+        return _COMMUNICATOR
+    requested = backend or info.backend or "torch"
+    if requested not in _BACKEND_ALIASES:
+        raise ValueError(
+            f"Unknown distributed backend. Expected one of {sorted(_BACKEND_ALIASES)}. "
+            f"Received: backend={requested!r}"
+        )
+    timeout_s = float(timeout_s or os.environ.get("DISTKERAS_TIMEOUT", 300))
+    if _BACKEND_ALIASES[requested] == "mpi":
+        from distkeras.distributed.mpi_comm import MPICommunicator
+
+        comm = MPICommunicator()
+        if (comm.rank, comm.world_size) != (info.rank, info.world_size):
+            raise RuntimeError(
+                f"MPI reports rank {comm.rank} of {comm.world_size} but the environment says "
+                f"{info.rank} of {info.world_size}: start MPI workers with mpiexec (or "
+                "distkeras-launch --backend mpi)."
+            )
+    else:
+        from distkeras.distributed.torch_comm import TorchCommunicator
+
+        torch_backend = requested if requested in ("gloo", "nccl") else None
+        comm = TorchCommunicator(info.rank, info.world_size, info.master_addr,
+                                 info.master_port, backend=torch_backend, timeout_s=timeout_s)
+    _COMMUNICATOR = comm
+    return comm
 
 
 def communicator() -> Communicator:
@@ -29,26 +84,44 @@ def communicator() -> Communicator:
 
 
 def rank() -> int:
-    return communicator().rank
+    """This process's rank (0 when not distributed)."""
+    return communicator().rank if _COMMUNICATOR is not None else _detected().rank
 
 
 def world_size() -> int:
-    return communicator().world_size
+    """Number of processes in the job (1 when not distributed)."""
+    return communicator().world_size if _COMMUNICATOR is not None else _detected().world_size
 
 
 def local_rank() -> int:
-    return 0
+    """This process's index on its machine (chooses the GPU)."""
+    return _detected().local_rank
 
 
 def is_chief() -> bool:
+    """True on rank 0: the process that prints, logs and writes files."""
     return rank() == 0
 
 
 def barrier() -> None:
+    """Waits until every process gets here."""
     communicator().barrier()
+
+
+def restart_count() -> int:
+    """How many times the launcher restarted this job (0 on the first run)."""
+    return _detected().restart_count
+
+
+def shutdown() -> None:
+    """Leaves the process group (at exit, or to init again with another backend)."""
+    global _COMMUNICATOR
+    if _COMMUNICATOR is not None:
+        _COMMUNICATOR.shutdown()
+        _COMMUNICATOR = None
 
 
 __all__ = [
     "Communicator", "LocalCommunicator", "Work", "init", "is_initialized", "communicator",
-    "rank", "world_size", "local_rank", "is_chief", "barrier",
+    "rank", "world_size", "local_rank", "is_chief", "barrier", "restart_count", "shutdown",
 ]

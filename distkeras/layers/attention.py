@@ -1,5 +1,7 @@
 """Attention layers: MultiHeadAttention with Keras's weight layout and masking semantics.
 
+(Attention and AdditiveAttention live in ``dot_attention.py`` and are re-exported here.)
+
 The projections keep Keras's EinsumDense layouts in ``get_weights`` (query/kernel is
 ``(dim, num_heads, key_dim)``, attention_output/kernel ``(num_heads, value_dim, out_dim)``) and
 store them as ``(out, in)`` matrices, so each projection is one ``F.linear`` and the attention
@@ -17,8 +19,9 @@ import torch.nn.functional as F
 from distkeras import constraints, initializers, regularizers
 from distkeras.layers.base import Layer
 from distkeras.layers.core import check_positive_int
+from distkeras.layers.dot_attention import AdditiveAttention, Attention
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["MultiHeadAttention", "Attention", "AdditiveAttention"]
 
 
 def _kernel_to_storage(kernel: torch.Tensor, fan_in: int) -> torch.Tensor:

@@ -100,7 +100,7 @@ class RNN(Layer):
         units = getattr(self.cell, "output_size", None) or _state_sizes(self.cell)[0]
         output = (batch, time, units) if self.return_sequences else (batch, units)
         if self.return_state:
-            return [output] + [(batch, n) for n in _state_sizes(self.cell)]
+            return (output, *[(batch, n) for n in _state_sizes(self.cell)])
         return output
 
     def compute_mask(self, inputs, mask=None):
@@ -113,9 +113,15 @@ class RNN(Layer):
 
     # ---------------------------------------------------------------------- states
     def get_initial_state(self, batch_size: int, like: torch.Tensor | None = None) -> list:
+        """Zero states (or the cell's ``get_initial_state``) on ``like``'s device and dtype."""
+        if isinstance(self.cell, _RNNCell):
+            return self.cell.get_initial_state(batch_size, like)
+        if like is None:
+            like = torch.zeros((), dtype=backend.standardize_dtype(self.dtype))
         if hasattr(self.cell, "get_initial_state"):
-            states = self.cell.get_initial_state(batch_size, like)
-            return [states] if isinstance(states, torch.Tensor) else list(states)
+            states = self.cell.get_initial_state(batch_size=batch_size)
+            states = [states] if isinstance(states, torch.Tensor) else list(states)
+            return [torch.as_tensor(s, dtype=like.dtype, device=like.device) for s in states]
         return [like.new_zeros(batch_size, n) for n in _state_sizes(self.cell)]
 
     def reset_state(self) -> None:
@@ -135,7 +141,7 @@ class RNN(Layer):
                     f"{type(self).__name__} '{self.name}' expects {expected} initial state "
                     f"tensor(s). Received: {len(states)}"
                 )
-            return [s.to(x.dtype) for s in states]
+            return [torch.as_tensor(s, dtype=x.dtype, device=x.device) for s in states]
         if not self.stateful or CALL_CONTEXT.symbolic:
             return self.get_initial_state(batch, x)
         if self.states is None:

@@ -14,6 +14,8 @@ kernel when the configuration allows, and otherwise loop over time with :meth:`p
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -22,6 +24,15 @@ from distkeras.layers.base import Layer
 from distkeras.layers.core import check_positive_int
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell"]
+
+# On CUDA, cuDNN copies separately stored weights into one buffer per call (cheap next to the
+# sequence) and warns about it; the warning is meant for torch.nn.RNN modules, so it is
+# silenced for calls made from this module only.
+warnings.filterwarnings(
+    "ignore",
+    message="RNN module weights are not part of single contiguous chunk",
+    module=__name__,
+)
 
 # Pre-activation added to the LSTM input/forget gates on frozen steps: sigmoid saturates to
 # exactly 0 and 1 in float32/16, so the carry passes through unchanged and gets no gradient.

@@ -1,9 +1,10 @@
 """Losses, mirroring ``keras.losses``: classes, functions, ``get``/``serialize``/``deserialize``.
 
-Example:
-    >>> loss = distkeras.losses.get("categorical_crossentropy")   # the function
-    >>> loss = distkeras.losses.CategoricalCrossentropy(from_logits=True)
-    >>> loss(y_true, logits)                                        # a scalar tensor
+Example::
+
+    fn = distkeras.losses.get("categorical_crossentropy")      # the function
+    loss = distkeras.losses.CategoricalCrossentropy(from_logits=True)
+    value = loss(y_true, logits)                                # a scalar tensor
 """
 
 from __future__ import annotations

@@ -209,7 +209,9 @@ class _ConditionCount(_ConfusionMetric):
         )
 
     def result(self) -> torch.Tensor:
-        return self.accumulator[0].clone() if len(self.thresholds) == 1 else self.accumulator.clone()
+        return (
+            self.accumulator[0].clone() if len(self.thresholds) == 1 else self.accumulator.clone()
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "thresholds": self.init_thresholds}

@@ -124,7 +124,7 @@ class Poisson(_LossMetric):
         >>> m = Poisson()
         >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
         >>> m.result()
-        tensor(0.4999)
+        tensor(0.5000)
     """
 
     def __init__(self, name: str = "poisson", dtype=None):

@@ -82,7 +82,8 @@ def _children(obj, include_optimizer: bool):
     from distkeras.models.sequential import Sequential
 
     optimizer = getattr(obj, "optimizer", None) if include_optimizer else None
-    if optimizer is not None and getattr(optimizer, "variables", None) is None:
+    # An unbuilt optimizer's state would not match the one compile() rebuilds at load.
+    if not getattr(optimizer, "built", False) or not hasattr(optimizer, "variables"):
         optimizer = None
     if isinstance(obj, (Sequential, Functional)):
         yield "layers", obj.layers
@@ -146,9 +147,37 @@ def _own_specs(layer: Layer) -> list:
     return [s for s in specs if s.trainable] + [s for s in specs if not s.trainable]
 
 
+def _slot_specs(model, optimizer) -> dict:
+    """id(optimizer state tensor) -> WeightSpec of the weight it shadows.
+
+    Slots (momentums, ...) are shaped like the stored weights; files hold them in the weights'
+    Keras layout, as Keras writes them.
+    """
+    slots = getattr(optimizer, "_slots", None)
+    params = getattr(optimizer, "_trainable_variables", None)
+    if not slots or not params:
+        return {}
+    specs = {id(s.param): s for s in model._weight_spec_list()}
+    out = {}
+    for tensors in slots.values():
+        for param, tensor in zip(params, tensors):
+            spec = specs.get(id(param))
+            if spec is not None and spec.to_keras is not None and tensor.shape == param.shape:
+                out[id(tensor)] = spec
+    return out
+
+
+def _optimizer_arrays(model, optimizer) -> list[np.ndarray]:
+    layout = _slot_specs(model, optimizer)
+    arrays = []
+    for var in optimizer.variables:
+        tensor = _as_tensor(var)
+        spec = layout.get(id(var))
+        arrays.append(backend.to_numpy(spec.to_keras(tensor) if spec is not None else tensor))
+    return arrays
+
+
 def _own_arrays(obj) -> list[np.ndarray]:
-    if not isinstance(obj, Layer):  # an optimizer: its state tensors, in its own order
-        return [backend.to_numpy(_as_tensor(v)) for v in obj.variables]
     hook = getattr(obj, "save_own_variables", None)
     if hook is not None:  # a layer that lays out its variables itself, as in Keras
         store: dict = {}
@@ -176,7 +205,8 @@ def _weights_bytes(model, include_optimizer: bool) -> bytes:
             name = getattr(obj, "name", None)
             if isinstance(name, str):
                 group.attrs["name"] = name
-            for i, value in enumerate(_own_arrays(obj)):
+            arrays = _own_arrays(obj) if isinstance(obj, Layer) else _optimizer_arrays(model, obj)
+            for i, value in enumerate(arrays):
                 group.create_dataset(str(i), data=value)
     return buffer.getvalue()
 
@@ -344,34 +374,40 @@ def _stored_arrays(h5: h5py.File, group_path: str) -> list[np.ndarray] | None:
 
 
 def _load_optimizer(model, optimizer, values: list[np.ndarray]) -> None:
+    if not getattr(optimizer, "built", True) and hasattr(optimizer, "build"):
+        optimizer.build(model.trainable_weights)
     variables = list(optimizer.variables)
-    if len(variables) != len(values) and not getattr(optimizer, "built", True):
-        build = getattr(optimizer, "build", None)
-        if build is not None:
-            build(model.trainable_weights)
-            variables = list(optimizer.variables)
     name = getattr(optimizer, "name", type(optimizer).__name__)
+    problem = None
     if len(variables) != len(values):
+        problem = f"it has {len(variables)} variables, the file has {len(values)}"
+    else:
+        layout = _slot_specs(model, optimizer)
+        converted = []
+        for i, (var, value) in enumerate(zip(variables, values)):
+            spec = layout.get(id(var))
+            if spec is not None:
+                if tuple(value.shape) != spec.keras_shape():
+                    problem = f"variable {i} has shape {spec.keras_shape()}, the file has "
+                    problem += str(tuple(value.shape))
+                    break
+                value = spec.to_storage(torch.as_tensor(value, dtype=var.dtype))
+            elif tuple(value.shape) != tuple(var.shape):
+                problem = f"variable {i} has shape {tuple(var.shape)}, the file has "
+                problem += str(tuple(value.shape))
+                break
+            converted.append(value)
+    if problem:
         warnings.warn(
-            f"Skipping loading the state of optimizer '{name}': it has {len(variables)} "
-            f"variables, the file has {len(values)}.",
-            stacklevel=3,
+            f"Skipping loading the state of optimizer '{name}': {problem}.", stacklevel=3
         )
         return
-    for var, value in zip(variables, values):
-        if tuple(var.shape) != tuple(value.shape):
-            warnings.warn(
-                f"Skipping loading the state of optimizer '{name}': a variable has shape "
-                f"{tuple(var.shape)}, the file has {tuple(value.shape)}.",
-                stacklevel=3,
-            )
-            return
+    if hasattr(optimizer, "set_variables"):  # also refreshes its host-side step count and lr
+        optimizer.set_variables(converted)
+        return
     with torch.no_grad():
-        for var, value in zip(variables, values):
-            if isinstance(var, torch.Tensor):
-                var.copy_(torch.as_tensor(value, dtype=var.dtype))
-            else:
-                var.assign(value)
+        for var, value in zip(variables, converted):
+            var.copy_(torch.as_tensor(value, dtype=var.dtype))
 
 
 def _layer_mismatch(layer: Layer, path: str, specs, values) -> str | None:

@@ -164,9 +164,13 @@ def _justify(line: str, width: int, align: str) -> str:
     return line + " " * space
 
 
-def _render_row(cells: list[str], widths: list[int], aligns: list[str], edge: str) -> list[str]:
+def _render_row(
+    cells: list[str], widths: list[int], aligns: list[str], edge: str, bottom: bool = False
+) -> list[str]:
     wrapped = [_wrap(text, w - 2) for text, w in zip(cells, widths)]
     height = max(len(lines) for lines in wrapped)
+    if bottom:  # header cells sit on the header's last line
+        wrapped = [[""] * (height - len(lines)) + lines for lines in wrapped]
     rendered = []
     for i in range(height):
         parts = []
@@ -180,7 +184,7 @@ def _render_row(cells: list[str], widths: list[int], aligns: list[str], edge: st
 def render_table(header: list[str], aligns: list[str], rows, widths: list[int]) -> list[str]:
     """The lines of a rich-style table (heavy header box, a rule between rows)."""
     lines = ["┏" + "┳".join("━" * w for w in widths) + "┓"]
-    lines += _render_row(header, widths, aligns, "┃")
+    lines += _render_row(header, widths, aligns, "┃", bottom=True)
     lines.append("┡" + "╇".join("━" * w for w in widths) + "┩")
     separator = "├" + "┼".join("─" * w for w in widths) + "┤"
     for i, row in enumerate(rows):
@@ -259,7 +263,8 @@ def print_summary(
         positions = [p * 0.90 for p in positions] + [1.0]
         header.append("Trainable")
         aligns.append("center")
-    default_length = min(default_length, shutil.get_terminal_size().columns - 4)
+    columns = shutil.get_terminal_size().columns
+    default_length = min(default_length, columns - 4)
     line_length = line_length or default_length
     if positions[-1] <= 1:
         positions = [int(p * line_length) for p in positions]
@@ -301,7 +306,9 @@ def print_summary(
     start, stop = layer_index_bounds(layers, layer_range)
     rows = [row for layer in layers[start:stop] for row in rows_for(layer)]
     widths = _cell_widths(requested, line_length)
-    lines = [f'Model: "{model.name}"', *render_table(header, aligns, rows, widths)]
+    # Keras's console crops a table wider than the terminal; so do we, for identical output.
+    table = [line[:columns] for line in render_table(header, aligns, rows, widths)]
+    lines = [f'Model: "{model.name}"', *table]
 
     trainable, non_trainable = model.trainable_weights, model.non_trainable_weights
     optimizer = getattr(model, "optimizer", None)

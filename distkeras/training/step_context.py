@@ -142,15 +142,17 @@ class StepContext:
 
     def _forward_loss(self, batch, training: bool):
         model = self.model
+        if not self.prepared:
+            # A first inference pass builds the model and shows output shapes (to resolve
+            # metrics) before weights are synchronised in place, outside any autograd graph.
+            with torch.no_grad(), self._autocast():
+                probe = flatten_outputs(model(batch.x, training=False), self.names,
+                                        "the model's outputs")
+            self._prepare(self._targets(batch, probe), probe)
         with self._autocast():
             y_pred = model(batch.x, training=training)
         y_pred_flat = flatten_outputs(y_pred, self.names, "the model's outputs")
-        y_true_flat = (
-            flatten_outputs(batch.y, self.names, "y") if batch.y is not None
-            else [None] * len(y_pred_flat)
-        )
-        if not self.prepared:
-            self._prepare(y_true_flat, y_pred_flat)
+        y_true_flat = self._targets(batch, y_pred_flat)
         loss, per_output = model._compiled_loss(
             y_true_flat, y_pred_flat, batch.sample_weight, batch.size, batch.global_size
         )
@@ -163,6 +165,11 @@ class StepContext:
                 for extra in layer._call_losses:
                     loss = loss + extra
         return loss, per_output, y_true_flat, y_pred_flat
+
+    def _targets(self, batch, y_pred_flat: list) -> list:
+        if batch.y is None:
+            return [None] * len(y_pred_flat)
+        return flatten_outputs(batch.y, self.names, "y")
 
     def train_step(self, batch) -> None:
         timer = self.model._step_timer  # set by TensorBoard(write_step_time=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import distkeras
-from distkeras.layers import Dense, MultiHeadAttention
+from distkeras.layers import AdditiveAttention, Attention, Dense, MultiHeadAttention
 from tests.harness import run_layer_test
 
 
@@ -282,5 +282,93 @@ def test_functional_self_attention_model_training_step():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
     optimizer.step()
     new_loss = ((model(x) - y) ** 2).mean()
-    assert float(new_loss) < float(loss)
+    assert float(new_loss.detach()) < float(loss.detach())
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+# ---------------------------------------------------------------- Attention / AdditiveAttention
+def _luong_reference(q, v, k=None, scale=1.0, q_mask=None, v_mask=None, causal=False):
+    k = v if k is None else k
+    scores = np.einsum("btd,bsd->bts", q, k) * scale
+    keep = np.ones(scores.shape, bool)
+    if v_mask is not None:
+        keep &= v_mask[:, None, :]
+    if causal:
+        keep &= np.tril(np.ones(scores.shape[1:], bool))
+    weights = _softmax(scores - 1e9 * (~keep))
+    out = weights @ v
+    if q_mask is not None:
+        out = out * q_mask[:, :, None]
+    return out, weights
+
+
+def test_attention_dot_matches_formula():
+    rng = np.random.default_rng(8)
+    q = rng.normal(size=(2, 3, 4)).astype("float32")
+    v = rng.normal(size=(2, 5, 4)).astype("float32")
+    run_layer_test(
+        Attention,
+        {"use_scale": True},
+        input_data=[q, v],
+        expected_output_shape=(2, 3, 4),
+        expected_weight_shapes=[()],
+        weights=[np.array(0.7, "float32")],
+        reference=lambda x, w: _luong_reference(x[0], x[1], scale=0.7)[0],
+    )
+    k = rng.normal(size=(2, 5, 4)).astype("float32")
+    out = Attention()([torch.as_tensor(q), torch.as_tensor(v), torch.as_tensor(k)])
+    np.testing.assert_allclose(out.numpy(), _luong_reference(q, v, k)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_attention_masks_causal_and_scores():
+    rng = np.random.default_rng(9)
+    q = rng.normal(size=(2, 4, 3)).astype("float32")
+    v = rng.normal(size=(2, 4, 3)).astype("float32")
+    q_mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    v_mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
+    qt, vt = torch.as_tensor(q), torch.as_tensor(v)
+    qt._keras_mask = torch.as_tensor(q_mask)
+    vt._keras_mask = torch.as_tensor(v_mask)
+    out, scores = Attention()([qt, vt], return_attention_scores=True, use_causal_mask=True)
+    ref_out, ref_scores = _luong_reference(q, v, q_mask=q_mask, v_mask=v_mask, causal=True)
+    np.testing.assert_allclose(out.numpy(), ref_out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores.numpy(), ref_scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out._keras_mask.numpy(), q_mask)
+    with pytest.raises(ValueError, match="list of inputs"):
+        Attention()(qt)
+    with pytest.raises(ValueError, match="score_mode"):
+        Attention(score_mode="cosine")
+
+
+def test_attention_concat_and_additive_match_formula():
+    rng = np.random.default_rng(10)
+    q = rng.normal(size=(2, 3, 4)).astype("float32")
+    v = rng.normal(size=(2, 5, 4)).astype("float32")
+    summed = q[:, :, None, :] + v[:, None, :, :]
+
+    def concat_reference(x, w):
+        scale, concat_weight = w
+        scores = concat_weight * np.tanh(scale * summed).sum(-1)
+        return _softmax(scores) @ v
+
+    run_layer_test(
+        Attention,
+        {"use_scale": True, "score_mode": "concat"},
+        input_data=[q, v],
+        expected_weight_shapes=[(), ()],
+        weights=[np.array(0.5, "float32"), np.array(1.5, "float32")],
+        reference=concat_reference,
+    )
+    scale = rng.normal(size=4).astype("float32")
+    layer = run_layer_test(
+        AdditiveAttention,
+        {},
+        input_data=[q, v],
+        expected_output_shape=(2, 3, 4),
+        expected_weight_shapes=[(4,)],
+        weights=[scale],
+        reference=lambda x, w: _softmax((w[0] * np.tanh(summed)).sum(-1)) @ v,
+    )
+    assert "score_mode" not in layer.get_config()
+    out = AdditiveAttention(use_scale=False)([torch.as_tensor(q), torch.as_tensor(v)])
+    np.testing.assert_allclose(out.numpy(), _softmax(np.tanh(summed).sum(-1)) @ v, atol=1e-5)

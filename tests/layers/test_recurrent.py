@@ -447,7 +447,12 @@ def test_argument_errors_name_the_value():
 def test_embedding_lstm_dense_model_trains_a_step():
     distkeras.utils.set_random_seed(0)
     model = distkeras.Sequential(
-        [layers.Embedding(20, 8, mask_zero=True), layers.LSTM(U), layers.Dense(1)]
+        [
+            distkeras.Input(shape=(None,), dtype="int32"),
+            layers.Embedding(20, 8, mask_zero=True),
+            layers.LSTM(U),
+            layers.Dense(1),
+        ]
     )
     model.compile(optimizer="sgd", loss="mse")
     ids = np.array([[4, 9, 3, 0, 0], [1, 2, 0, 0, 0], [5, 6, 7, 8, 9]])

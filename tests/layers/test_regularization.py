@@ -93,11 +93,11 @@ def test_seeded_dropout_is_reproducible():
 @pytest.mark.parametrize(
     "cls, shape, channel_axis, kwargs",
     [
-        (layers.SpatialDropout1D, (300, 5, 4), -1, {}),
-        (layers.SpatialDropout2D, (300, 3, 3, 4), -1, {}),
-        (layers.SpatialDropout2D, (300, 4, 3, 3), 1, {"data_format": "channels_first"}),
-        (layers.SpatialDropout2D, (300, 3, 3, 4), -1, {"seed": 5}),
-        (layers.SpatialDropout3D, (300, 2, 2, 2, 4), -1, {}),
+        (layers.SpatialDropout1D, (1000, 5, 4), -1, {}),
+        (layers.SpatialDropout2D, (1000, 3, 3, 4), -1, {}),
+        (layers.SpatialDropout2D, (1000, 4, 3, 3), 1, {"data_format": "channels_first"}),
+        (layers.SpatialDropout2D, (1000, 3, 3, 4), -1, {"seed": 5}),
+        (layers.SpatialDropout3D, (1000, 2, 2, 2, 4), -1, {}),
     ],
 )
 def test_spatial_dropout_drops_whole_channels(cls, shape, channel_axis, kwargs):
@@ -108,7 +108,8 @@ def test_spatial_dropout_drops_whole_channels(cls, shape, channel_axis, kwargs):
     # Each (sample, channel) map is all zeros or all 1/(1-rate).
     assert torch.equal(per_map.amin(1), per_map.amax(1))
     values = per_map[:, 0, :]
-    assert set(values.unique().tolist()) <= {0.0, 1 / (1 - rate)}
+    scale = torch.tensor(1 / (1 - rate))
+    assert bool(((values == 0) | torch.isclose(values, scale)).all())
     assert abs((values == 0).float().mean().item() - rate) < 0.05
 
 
@@ -128,7 +129,7 @@ def test_gaussian_noise_statistics():
 
 def test_gaussian_dropout_statistics():
     rate = 0.2
-    x = torch.full((200, 100), 2.0)
+    x = torch.full((400, 250), 2.0)
     factor = layers.GaussianDropout(rate)(x, training=True) / x
     assert abs(factor.mean().item() - 1.0) < 0.01
     assert abs(factor.std().item() - math.sqrt(rate / (1 - rate))) < 0.01

@@ -1,1 +1,0 @@
-"""Metrics, mirroring keras.metrics."""
