@@ -286,6 +286,9 @@ _ALIASES = {
     "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal,
     "identity": Identity,
+    # Keras 3's short aliases.
+    "uniform": RandomUniform,
+    "normal": RandomNormal,
 }
 _REGISTRY.update(_ALIASES)
 

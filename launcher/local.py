@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from launcher.streams import OutputPump
 
@@ -34,25 +35,7 @@ PASS_THROUGH_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 POLL_S = 0.02
 _PR_SET_PDEATHSIG = 1
 
-# Runs in its own session, reads "<pgid>" lines; at "done" it exits quietly, at end-of-file
-# without "done" (the launcher died, maybe by SIGKILL) it kills every registered group.
-_REAPER_CODE = """
-import os, signal, sys
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(s, signal.SIG_IGN)
-groups = set()
-for line in sys.stdin:
-    line = line.strip()
-    if line == "done":
-        sys.exit(0)
-    if line.isdigit():
-        groups.add(int(line))
-for g in groups:
-    try:
-        os.killpg(g, signal.SIGKILL)
-    except OSError:
-        pass
-"""
+_REAPER_SCRIPT = str(Path(__file__).with_name("_reaper.py"))
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -96,7 +79,7 @@ class Reaper:
 
     def __init__(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", _REAPER_CODE],
+            [sys.executable, "-S", _REAPER_SCRIPT],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -285,8 +268,7 @@ class Supervisor:
             self._print_tail(rank, label, returncode)
             return shell_exit_code(returncode)
         if self._stop_signal is not None:
-            clean = all(c.returncode == 0 for c in self.children)
-            return 0 if clean else 128 + int(self._stop_signal)
+            return 128 + int(self._stop_signal)  # like a shell: interrupted, whatever they did
         return 0
 
     def _print_tail(self, rank: int | None, label: str, returncode: int) -> None:

@@ -175,6 +175,23 @@ def run_mpi(
     return code
 
 
+def _kill_rest_of_group() -> None:
+    """SIGKILLs every other process of this relay's process group (Linux /proc)."""
+    me, group = os.getpid(), os.getpgrp()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            if os.getpgid(int(entry)) == group:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            continue
+
+
 def relay_main(argv: Sequence[str]) -> int:
     """The per-rank relay that mpiexec runs (see the module docstring)."""
     argv = list(argv)
@@ -218,6 +235,8 @@ def relay_main(argv: Sequence[str]) -> int:
         forward(sig, None)
     pump.start()
     returncode = proc[0].wait()
+    # Whatever the worker started shares our process group and may hold its pipes open.
+    _kill_rest_of_group()
     pump.join(timeout=5.0)
     if returncode != 0:
         # After a pump timeout (a grandchild holds the pipe) a line may be unfinished.

@@ -46,8 +46,16 @@ class Callback:
     def on_test_end(self, logs=None): ...
     def on_predict_begin(self, logs=None): ...
     def on_predict_end(self, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Keras's aliases: code written for ``on_batch_*`` runs on every training batch.
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
     def on_test_batch_begin(self, batch, logs=None): ...
     def on_test_batch_end(self, batch, logs=None): ...
     def on_predict_batch_begin(self, batch, logs=None): ...
@@ -56,12 +64,26 @@ class Callback:
     def get_config(self) -> dict:
         return {}
 
+    def _listens_to(self, hook: str) -> bool:
+        """Whether ``CallbackList`` must call batch hook ``hook`` on this callback.
+
+        By default, when the hook (or its ``on_batch_*`` alias) is overridden on the class or
+        set on the instance; a callback whose batch work depends on its arguments overrides
+        this to keep the per-step path free.
+        """
+        return _overrides(self, hook)
+
 
 class LazyLogs(Mapping):
-    """A read-only mapping whose values are computed on first access."""
+    """A read-only mapping whose values are computed on first access.
 
-    def __init__(self, compute: Callable[[], dict]):
+    ``compute`` returns every value at once; ``items`` may give cheaper getters for single
+    keys (the loss), so a callback reading only ``logs["loss"]`` pays for that value alone.
+    """
+
+    def __init__(self, compute: Callable[[], dict], items: dict[str, Callable] | None = None):
         self._compute = compute
+        self._items = items or {}
         self._values: dict | None = None
 
     def _get(self) -> dict:
@@ -70,7 +92,14 @@ class LazyLogs(Mapping):
         return self._values
 
     def __getitem__(self, key):
+        if self._values is None and key in self._items:
+            return self._items[key]()
         return self._get()[key]
+
+    def __contains__(self, key) -> bool:
+        if self._values is None and key in self._items:
+            return True
+        return key in self._get()
 
     def __iter__(self) -> Iterator:
         return iter(self._get())
@@ -99,13 +128,13 @@ class CallbackList(Callback):
         if params:
             self.set_params(params)
         self._batch_listeners = {
-            hook: [cb for cb in self.callbacks if _overrides(cb, hook)] for hook in _BATCH_HOOKS
+            hook: [cb for cb in self.callbacks if cb._listens_to(hook)] for hook in _BATCH_HOOKS
         }
 
     def append(self, callback: Callback) -> None:
         self.callbacks.append(callback)
         for hook in _BATCH_HOOKS:
-            if _overrides(callback, hook):
+            if callback._listens_to(hook):
                 self._batch_listeners[hook].append(callback)
 
     def listens(self, hook: str) -> bool:
@@ -172,5 +201,14 @@ class CallbackList(Callback):
         self._batch("on_predict_batch_end", batch, logs)
 
 
+_ALIASES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
 def _overrides(callback: Callback, hook: str) -> bool:
-    return getattr(type(callback), hook) is not getattr(Callback, hook)
+    for name in (hook, _ALIASES.get(hook)):
+        if name is None:
+            continue
+        # An instance attribute counts too: LambdaCallback sets its hooks that way.
+        if name in vars(callback) or getattr(type(callback), name) is not getattr(Callback, name):
+            return True
+    return False

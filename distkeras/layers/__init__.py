@@ -18,6 +18,16 @@ from distkeras.layers.conv import *  # noqa: F403
 from distkeras.layers.core import *  # noqa: F403
 from distkeras.layers.input import Input, InputLayer, KerasTensor  # noqa: F401
 from distkeras.layers.merging import *  # noqa: F403
+from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from distkeras.layers.normalization import *  # noqa: F403
 from distkeras.layers.pooling import *  # noqa: F403
 from distkeras.layers.recurrent import *  # noqa: F403

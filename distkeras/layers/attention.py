@@ -328,6 +328,10 @@ class MultiHeadAttention(Layer):
                 self.build(_shape_of(query), _shape_of(value), _shape_of(key))
         return super().__call__(*args, **kwargs)
 
+    def forward(self, *args, **kwargs):
+        # torch's entry point must build from query, value and key shapes too.
+        return self.__call__(*args, **kwargs)
+
     def call(
         self,
         query,
@@ -393,8 +397,12 @@ class MultiHeadAttention(Layer):
         v = project(self._value_dense, value, s_len, self._value_dim)
 
         dropout_p = self._dropout if training else 0.0
-        only_causal = use_causal_mask and all(
-            m is None for m in (query_mask, value_mask, key_mask, attention_mask)
+        # is_causal lets torch pick its flash kernels; with T != S kernels disagree on the
+        # diagonal's alignment, so that case gets Keras's (top-left) mask explicitly.
+        only_causal = (
+            use_causal_mask
+            and t_len == s_len
+            and all(m is None for m in (query_mask, value_mask, key_mask, attention_mask))
         )
         scores = None
         if only_causal and not return_attention_scores:

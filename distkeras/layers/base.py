@@ -13,6 +13,7 @@ boundary only.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ class Layer(torch.nn.Module):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _marks_built(cls.__dict__["build"])
         params = inspect.signature(cls.call).parameters
         has_var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
         cls._call_takes_training = "training" in params or has_var_kw
@@ -199,8 +202,9 @@ class Layer(torch.nn.Module):
         return param
 
     def _sublayers(self) -> list[Layer]:
-        """Direct child layers, in the order they were assigned."""
-        return [m for m in self.children() if isinstance(m, Layer)]
+        """Direct child layers, in the order they were assigned (also inside torch containers
+        such as ``torch.nn.ModuleList``, as Keras tracks layers in lists)."""
+        return _layers_in(self.children())
 
     def _weight_spec_list(self) -> list[WeightSpec]:
         """Every weight of this layer and its sublayers, in Keras's ``weights`` order."""
@@ -445,6 +449,28 @@ class Layer(torch.nn.Module):
 
 
 # ------------------------------------------------------------------------------ helpers
+def _marks_built(build):
+    """Wraps a subclass's build so that calling it directly also marks the layer built."""
+
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        result = build(self, *args, **kwargs)
+        self.built = True
+        return result
+
+    return wrapper
+
+
+def _layers_in(modules) -> list[Layer]:
+    layers = []
+    for module in modules:
+        if isinstance(module, Layer):
+            layers.append(module)
+        elif isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)):
+            layers.extend(_layers_in(module.children()))
+    return layers
+
+
 def _has_symbolic(args, kwargs) -> bool:
     from distkeras.layers.input import KerasTensor
     from distkeras.utils.tree import flatten

@@ -34,6 +34,14 @@ warnings.filterwarnings(
     module=__name__,
 )
 
+
+@torch.compiler.disable
+def _run_kernel(op, *args):
+    """Calls a fused RNN kernel outside torch.compile graphs (inductor cannot lower the CPU
+    kernel with autograd; torch.nn.LSTM is likewise left out of graphs by dynamo)."""
+    return op(*args)
+
+
 # Pre-activation added to the LSTM input/forget gates on frozen steps: sigmoid saturates to
 # exactly 0 and 1 in float32/16, so the carry passes through unchanged and gets no gradient.
 _SATURATE = 1e4
@@ -224,8 +232,17 @@ class _RNNCell(Layer):
         params = [self.kernel, self.recurrent_kernel]
         if self.use_bias:
             params += [self.bias, self.bias.new_zeros(self.bias.shape)]
-        out, h_n = self.fused_op()(
-            inputs, h0, params, self.use_bias, 1, 0.0, torch.is_grad_enabled(), False, True
+        out, h_n = _run_kernel(
+            self.fused_op(),
+            inputs,
+            h0,
+            params,
+            self.use_bias,
+            1,
+            0.0,
+            torch.is_grad_enabled(),
+            False,
+            True,
         )
         return out, [h_n[0]]
 
@@ -360,8 +377,17 @@ class LSTMCell(_GatedCell):
         params = [w_ih, self.recurrent_kernel]
         if self.use_bias:
             params += [self.bias, self.bias.new_zeros(self.bias.shape)]
-        out, h_n, c_n = torch.lstm(
-            inputs, (h0, c0), params, self.use_bias, 1, 0.0, torch.is_grad_enabled(), False, True
+        out, h_n, c_n = _run_kernel(
+            torch.lstm,
+            inputs,
+            (h0, c0),
+            params,
+            self.use_bias,
+            1,
+            0.0,
+            torch.is_grad_enabled(),
+            False,
+            True,
         )
         return out, [h_n[0], c_n[0]]
 
@@ -430,7 +456,8 @@ class GRUCell(_GatedCell):
         params = [self.kernel, self.recurrent_kernel]
         if self.use_bias:
             params += [self.bias[0], self.bias[1]]
-        out, h_n = torch.gru(
+        out, h_n = _run_kernel(
+            torch.gru,
             inputs,
             states[0].unsqueeze(0),
             params,

@@ -158,8 +158,10 @@ class MeanMetricWrapper(Mean):
 
     @classmethod
     def from_config(cls, config: dict):
+        if "fn" not in config:  # a subclass whose config holds its own arguments
+            return cls(**config)
         config = dict(config)
-        fn = config.pop("fn", None)
+        fn = config.pop("fn")
         if isinstance(fn, str):
             from distkeras.metrics import get_function
 

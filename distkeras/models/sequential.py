@@ -96,7 +96,9 @@ class Sequential(Model):
                     "build(input_shape)."
                 )
         elif self._input_layer is None:
-            self._input_layer = InputLayer(batch_shape=(None, *tuple(input_shape)[1:]))
+            first = self._stack[0] if len(self._stack) else None
+            self._input_layer = InputLayer(batch_shape=(None, *tuple(input_shape)[1:]),
+                                           dtype=_input_dtype(first) if first else None)
         self._extend_graph()
 
     @property

@@ -145,7 +145,7 @@ def _resolve_class(spec: dict, custom_objects: dict | None):
     )
 
 
-class _RebuildError(TypeError):
+class RebuildError(TypeError):
     """A layer's from_config() failed (raised once, at the innermost layer)."""
 
 
@@ -177,18 +177,17 @@ def deserialize_layer(spec: dict, custom_objects: dict | None = None) -> Layer:
                 layer = cls.from_config(inner, custom_objects=custom_objects)
             else:
                 layer = cls.from_config(inner)
-        except _RebuildError:
+        except RebuildError:
             raise
         except TypeError as err:
-            raise _RebuildError(
+            raise RebuildError(
                 f"Could not rebuild {spec['class_name']!r} from its config: {err}. A custom "
                 "layer or model must define get_config() returning its constructor's "
                 "arguments (and from_config() when cls(**config) does not fit)."
             ) from err
     if not isinstance(layer, Layer):
         raise TypeError(
-            f"from_config() of {spec['class_name']!r} returned {type(layer).__name__}, "
-            "not a layer."
+            f"from_config() of {spec['class_name']!r} returned {type(layer).__name__}, not a layer."
         )
     build_config = spec.get("build_config")
     if build_config and not layer.built:

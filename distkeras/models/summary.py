@@ -222,8 +222,7 @@ def layer_index_bounds(layers, layer_range=None) -> list[int]:
     upper = [i for i, layer in enumerate(layers) if re.match(layer_range[1], layer.name)]
     if not lower or not upper:
         raise ValueError(
-            f"Passed layer_names do not match the layer names in the model. Received: "
-            f"{layer_range}"
+            f"Passed layer_names do not match the layer names in the model. Received: {layer_range}"
         )
     if min(lower) > max(upper):
         return [min(upper), max(lower) + 1]
@@ -313,9 +312,8 @@ def print_summary(
     trainable, non_trainable = model.trainable_weights, model.non_trainable_weights
     optimizer = getattr(model, "optimizer", None)
     optimizer_vars = None
-    if getattr(model, "compiled", False) and optimizer is not None:
-        if getattr(optimizer, "built", False):
-            optimizer_vars = list(getattr(optimizer, "variables", []) or [])
+    if getattr(model, "compiled", False) and getattr(optimizer, "built", False):
+        optimizer_vars = list(getattr(optimizer, "variables", []) or [])
     totals = [
         ("Trainable params", count_params(trainable), weight_memory_size(trainable)),
         ("Non-trainable params", count_params(non_trainable), weight_memory_size(non_trainable)),

@@ -237,7 +237,12 @@ class Optimizer:
                     )
                 if value is not var:
                     var.copy_(value)
-        # Reading back is a host sync; it happens only on restore, never in a step.
+        self._sync_host_state()
+
+    def _sync_host_state(self) -> None:
+        """Re-reads the host-side step count, learning rate and scalars from ``variables``
+        after they were written in place (e.g. broadcast from rank 0). A host sync: only on
+        restore, never in a step."""
         self._iteration_count = int(self._iterations_var)
         if self._learning_rate_var is not None:
             self._learning_rate = float(self._learning_rate_var)

@@ -68,12 +68,13 @@ def grads_from_params(groups: list[ParamGroup]) -> list[tuple[ParamGroup, list[T
     work = []
     for group in groups:
         grads = [p.grad for p in group.params]
-        if None in grads:
-            positions = tuple(i for i, g in enumerate(grads) if g is not None)
-            if positions:
-                work.append((group.subset(positions), [grads[i] for i in positions]))
-        else:
+        # Identity tests only: `None in grads` would call Tensor.__eq__, ~10 us per tensor.
+        present = [g for g in grads if g is not None]
+        if len(present) == len(grads):
             work.append((group, grads))
+        elif present:
+            positions = tuple(i for i, g in enumerate(grads) if g is not None)
+            work.append((group.subset(positions), present))
     return work
 
 

@@ -261,7 +261,10 @@ class StepContext:
 
     def lazy_logs(self) -> LazyLogs:
         """This worker's running values, computed only if a callback reads them."""
-        return LazyLogs(self._read_logs)
+        return LazyLogs(self._read_logs, {"loss": self._read_loss})
+
+    def _read_loss(self) -> float:
+        return float(self.loss_total) / max(self.samples_seen, 1)
 
     def _read_logs(self) -> dict:
         if not self.prepared:

@@ -118,6 +118,17 @@ def test_causal_mask(scores):
         assert np.all(result[1].detach().numpy()[:, :, 0, 1:] == 0)
 
 
+def test_causal_mask_cross_attention_is_top_left_aligned():
+    rng = np.random.default_rng(11)
+    q = rng.normal(size=(2, 3, 4)).astype("float32")
+    v = rng.normal(size=(2, 5, 4)).astype("float32")
+    layer = MultiHeadAttention(num_heads=2, key_dim=2)
+    out = layer(torch.as_tensor(q), torch.as_tensor(v), use_causal_mask=True)
+    causal = np.broadcast_to(np.tril(np.ones((3, 5), bool)), (2, 3, 5))
+    expected, _ = mha_reference(q, v, layer.get_weights(), mask=causal)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("scores", [False, True])
 def test_padding_masks_from_keras_mask_and_attention_mask(scores):
     rng, x, layer, weights = _masked_case(3)

@@ -359,6 +359,17 @@ def test_dropout_only_while_training():
         layers.GRU(U, dropout=1.5)
 
 
+def test_input_dropout_mask_is_shared_by_all_steps():
+    layer = layers.SimpleRNN(U, activation="relu", dropout=0.5, return_sequences=True)
+    layer.build((None, T, F))
+    kernel = random_weights([(F, U)], seed=2)[0]
+    layer.set_weights([kernel, np.zeros((U, U)), np.zeros(U)])
+    x = torch.ones(B, T, F)  # the same input at every step
+    out = layer(x, training=True).detach().numpy()
+    np.testing.assert_allclose(out, np.repeat(out[:, :1], T, axis=1))
+    assert not np.allclose(out, layer(x, training=False).detach().numpy())
+
+
 def test_symbolic_unknown_time_and_functional_encoder_decoder():
     inputs = distkeras.Input(shape=(None, F))
     seq, h, c = layers.LSTM(U, return_sequences=True, return_state=True)(inputs)

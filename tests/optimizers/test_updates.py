@@ -222,7 +222,10 @@ def test_two_dtypes_are_grouped_and_each_updated_exactly():
         w32.grad = torch.tensor(g32, dtype=torch.float32)
         w64.grad = torch.tensor(g64)
         opt.step([w32, w64])
-        expected = [ref(expected[0], g32, states[0], t, {}), ref(expected[1], g64, states[1], t, {})]
+        expected = [
+            ref(expected[0], g32, states[0], t, {}),
+            ref(expected[1], g64, states[1], t, {}),
+        ]
     assert len(opt._groups) == 2
     assert w64.dtype == torch.float64 and opt._slots["momentum"][1].dtype == torch.float64
     np.testing.assert_allclose(w32.detach().numpy(), expected[0], rtol=1e-6)
