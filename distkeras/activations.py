@@ -117,6 +117,20 @@ _ACTIVATIONS: dict[str, Callable] = {
 }
 
 
+def apply(fn: Callable, x):
+    """``fn(x)``; a softmax or sigmoid output also keeps ``x`` as ``_keras_logits``.
+
+    Crossentropy losses on probabilities then compute from the logits with one fused, stable
+    kernel instead of normalise-clip-log (as Keras's TensorFlow backend does).
+    """
+    out = fn(x)
+    if fn is softmax:
+        out._keras_logits = ("softmax", x)
+    elif fn is sigmoid:
+        out._keras_logits = ("sigmoid", x)
+    return out
+
+
 def get(identifier) -> Callable:
     """Resolves an activation name, None (linear) or callable.
 

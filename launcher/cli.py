@@ -414,7 +414,7 @@ def launch(config: LaunchConfig, environ: Mapping[str, str] | None = None) -> in
             for local in range(config.nproc_per_node)
         ]
         _release(reserved)
-        return run_local(argv, envs, config.grace_period, config.log_dir, config.world_size)
+        return run_local(argv, envs, config.grace_period, config.log_dir)
     finally:
         _release(reserved)
 

@@ -153,13 +153,11 @@ class Supervisor:
     Args:
         pump: The output pump (its tails feed the failure report).
         grace_period: Seconds between SIGTERM and SIGKILL when stopping workers.
-        world_size: For messages only.
     """
 
-    def __init__(self, pump: OutputPump, grace_period: float, world_size: int):
+    def __init__(self, pump: OutputPump, grace_period: float):
         self.pump = pump
         self.grace_period = grace_period
-        self.world_size = world_size
         self.children: list[Child] = []
         self._signals: list[int] = []
         self._reported_exits: list[tuple[int, int]] = []
@@ -326,7 +324,6 @@ def run_local(
     worker_envs: Sequence[tuple[int, Mapping[str, str]]],
     grace_period: float,
     log_dir: str | None,
-    world_size: int,
 ) -> int:
     """Starts one process per `(rank, env)` running `argv` and supervises them.
 
@@ -335,13 +332,12 @@ def run_local(
         worker_envs: `(global rank, complete environment)` for each local worker.
         grace_period: Seconds between SIGTERM and SIGKILL when stopping workers.
         log_dir: Directory for `rank_<N>.log` files, or None.
-        world_size: Total workers in the job, for messages.
 
     Returns:
         The launcher's exit code.
     """
     pump = OutputPump(log_dir=log_dir)
-    supervisor = Supervisor(pump, grace_period, world_size)
+    supervisor = Supervisor(pump, grace_period)
     supervisor.install_signal_handlers()
     reaper = Reaper()
     try:

@@ -154,7 +154,7 @@ def run_mpi(
     """
     command = mpiexec_command(mpiexec, nproc, worker_argv)
     pump = OutputPump(log_dir=log_dir, prefixed_input=True)
-    supervisor = Supervisor(pump, grace_period, nproc)
+    supervisor = Supervisor(pump, grace_period)
     pump.on_exit = supervisor.report_exit
     supervisor.install_signal_handlers()
     reaper = Reaper()

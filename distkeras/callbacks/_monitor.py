@@ -30,7 +30,7 @@ def check_mode(owner: str, mode: str) -> str:
 
 
 def metric_direction(model, name: str) -> str | None:
-    """"up" or "down" for the compiled metric logged as ``name`` (no ``val_``), else None."""
+    """ "up" or "down" for the compiled metric logged as ``name`` (no ``val_``), else None."""
     compiled = getattr(model, "_compiled_metrics", None)
     pairs = []
     if compiled is not None and getattr(compiled, "built", False):

@@ -155,8 +155,11 @@ def write_keras_model_summary(writer, model) -> bool:
     metadata = SummaryMetadata(
         plugin_data=SummaryMetadata.PluginData(plugin_name="graph_keras_model", content=b"1")
     )
-    tensor = TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=TensorShapeProto(),
-                         string_val=[config.encode("utf-8")])
+    tensor = TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=TensorShapeProto(),
+        string_val=[config.encode("utf-8")],
+    )
     summary = Summary(value=[Summary.Value(tag="keras", metadata=metadata, tensor=tensor)])
     writer._get_file_writer().add_summary(summary, global_step=0)
     return True
@@ -170,14 +173,19 @@ def example_inputs(model):
     inputs = getattr(model, "inputs", None)
     if inputs:
         tensors = [
-            torch.zeros(tuple(1 if d is None else d for d in t.shape),
-                        dtype=backend.standardize_dtype(t.dtype), device=device)
+            torch.zeros(
+                tuple(1 if d is None else d for d in t.shape),
+                dtype=backend.standardize_dtype(t.dtype),
+                device=device,
+            )
             for t in inputs
         ]
         return tensors[0] if len(tensors) == 1 else tensors
     shape = getattr(model, "_build_shapes", None)
-    if isinstance(shape, (tuple, list)) and shape and all(
-        d is None or isinstance(d, int) for d in shape
+    if (
+        isinstance(shape, (tuple, list))
+        and shape
+        and all(d is None or isinstance(d, int) for d in shape)
     ):
         return torch.zeros(tuple(1 if d is None else d for d in shape), device=device)
     return None

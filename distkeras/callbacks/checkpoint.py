@@ -92,9 +92,12 @@ class ModelCheckpoint(Callback):
                     f"filepath={self.filepath}"
                 )
         elif not self.filepath.endswith(".keras"):
-            hint = (" Legacy `.h5` model files are not written: use `.keras`, or "
-                    "save_weights_only=True with `.weights.h5`." if
-                    self.filepath.endswith(".h5") else "")
+            hint = (
+                " Legacy `.h5` model files are not written: use `.keras`, or "
+                "save_weights_only=True with `.weights.h5`."
+                if self.filepath.endswith(".h5")
+                else ""
+            )
             raise ValueError(
                 "The filepath provided must end in `.keras` (Keras model format)."
                 f"{hint} Received: filepath={self.filepath}"
@@ -122,9 +125,7 @@ class ModelCheckpoint(Callback):
             return True
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn(
-                f"Can save best model only with {self.monitor} available.", stacklevel=3
-            )
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
             return True
         scalar = as_scalar(current)
         if scalar is None:
@@ -135,8 +136,7 @@ class ModelCheckpoint(Callback):
             )
             return True
         if self._direction is None:
-            self._direction = resolve_mode("ModelCheckpoint", self.monitor, self.mode,
-                                           self.model)
+            self._direction = resolve_mode("ModelCheckpoint", self.monitor, self.mode, self.model)
         best = "None" if self.best is None else f"{self.best:.5f}"
         if is_improvement(scalar, self.best, self._direction, 0.0):
             if self.verbose > 0:
@@ -206,8 +206,9 @@ def _trainer_params(model) -> list[torch.Tensor]:
 
 def _atomic_torch_save(obj, filepath: str) -> None:
     directory = os.path.dirname(os.path.abspath(filepath))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", suffix=".tmp",
-                               dir=directory)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(filepath)}.", suffix=".tmp", dir=directory
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -249,8 +250,9 @@ class BackupAndRestore(Callback):
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint: bool = True):
         super().__init__()
         if not backup_dir:
-            raise ValueError(f"Empty `backup_dir` argument passed. Received: "
-                             f"backup_dir={backup_dir!r}")
+            raise ValueError(
+                f"Empty `backup_dir` argument passed. Received: backup_dir={backup_dir!r}"
+            )
         check_save_freq("BackupAndRestore", save_freq)
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
@@ -328,18 +330,20 @@ class BackupAndRestore(Callback):
                 "epoch": int(epoch),
                 "batch": int(batch),
                 "world_size": dist.world_size(),
-                "weights": [torch.from_numpy(np.ascontiguousarray(w))
-                            for w in model.get_weights()],
+                "weights": [torch.from_numpy(np.ascontiguousarray(w)) for w in model.get_weights()],
                 "optimizer": (
                     [v.detach().cpu().clone() for v in optimizer.variables]
-                    if optimizer is not None and getattr(optimizer, "built", False) else None
+                    if optimizer is not None and getattr(optimizer, "built", False)
+                    else None
                 ),
                 "rng": _get_rng_state(),
             }
             os.makedirs(self.backup_dir, exist_ok=True)
             _atomic_torch_save(state, self._state_path)
-            _write_json(os.path.join(self.backup_dir, "training_metadata.json"),
-                        {"epoch": int(epoch), "batch": int(batch)})
+            _write_json(
+                os.path.join(self.backup_dir, "training_metadata.json"),
+                {"epoch": int(epoch), "batch": int(batch)},
+            )
         dist.barrier()
 
     def on_train_end(self, logs=None):

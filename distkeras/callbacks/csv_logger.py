@@ -84,8 +84,9 @@ class CSVLogger(Callback):
             class _Dialect(csv.excel):
                 delimiter = self.sep
 
-            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys],
-                                         dialect=_Dialect)
+            self.writer = csv.DictWriter(
+                self.csv_file, fieldnames=["epoch", *self.keys], dialect=_Dialect
+            )
             if self.append_header:
                 self.writer.writeheader()
         row = {"epoch": epoch}

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from distkeras.callbacks._monitor import check_mode, is_improvement, print_msg, resolve_mode
 from distkeras.callbacks.base import Callback
 
 
 def _check_count(owner: str, name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{owner}: `{name}` must be a non-negative integer. Received: "
-                         f"{name}={value!r}")
+        raise ValueError(
+            f"{owner}: `{name}` must be a non-negative integer. Received: {name}={value!r}"
+        )
+
+
+def _snapshot(model) -> list[np.ndarray]:
+    # Copies: on CPU, get_weights() may hand out views that the next step would overwrite.
+    return [np.array(w, copy=True) for w in model.get_weights()]
 
 
 class EarlyStopping(Callback):
@@ -86,14 +94,14 @@ class EarlyStopping(Callback):
             return
         if self.restore_best_weights and self.best_weights is None:
             # Nothing recorded yet: the current weights are the best known.
-            self.best_weights = self.model.get_weights()
+            self.best_weights = _snapshot(self.model)
             self.best_epoch = epoch
         self.wait += 1
         if self._is_improvement(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
+                self.best_weights = _snapshot(self.model)
             # Patience restarts only when the epoch beats the baseline as well.
             if self.baseline is None or self._is_improvement(current, self.baseline):
                 self.wait = 0

@@ -55,7 +55,8 @@ class LambdaCallback(Callback):
             if function is None:
                 continue
             if not callable(function):
-                raise TypeError(f"LambdaCallback: `{name}` must be callable. Received: "
-                                f"{name}={function!r}")
+                raise TypeError(
+                    f"LambdaCallback: `{name}` must be callable. Received: {name}={function!r}"
+                )
             # An instance attribute shadows the hook; CallbackList sees it as an override.
             setattr(self, name, function)

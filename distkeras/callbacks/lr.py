@@ -63,8 +63,9 @@ class ReduceLROnPlateau(Callback):
         super().__init__()
         if "epsilon" in kwargs:  # Keras 2's name for min_delta
             min_delta = kwargs.pop("epsilon")
-            warnings.warn("`epsilon` argument is deprecated, use `min_delta` instead.",
-                          stacklevel=2)
+            warnings.warn(
+                "`epsilon` argument is deprecated, use `min_delta` instead.", stacklevel=2
+            )
         if kwargs:
             raise TypeError(f"ReduceLROnPlateau got unexpected argument(s): {sorted(kwargs)}")
         if factor >= 1.0:
@@ -130,8 +131,10 @@ class ReduceLROnPlateau(Callback):
                     new_lr = max(old_lr * self.factor, self.min_lr)
                     optimizer.learning_rate = new_lr
                     if self.verbose > 0:
-                        print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning "
-                                  f"rate to {new_lr}.")
+                        print_msg(
+                            f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning "
+                            f"rate to {new_lr}."
+                        )
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
 
@@ -198,8 +201,10 @@ class LearningRateScheduler(Callback):
             )
         optimizer.learning_rate = float(new_lr)
         if self.verbose > 0:
-            print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
-                      f"{float(new_lr)}.")
+            print_msg(
+                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                f"{float(new_lr)}."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -104,8 +104,10 @@ class ProgbarLogger(Callback):
             head = f"{count} {bar} {eta if not final else _format_time(elapsed) + ' '}{per_step}"
             parts.append(head)
         else:
-            parts.append(f"{current}/{target} - {_format_time(elapsed)} - "
-                         f"{_format_per_step(elapsed / max(current, 1))}")
+            parts.append(
+                f"{current}/{target} - {_format_time(elapsed)} - "
+                f"{_format_per_step(elapsed / max(current, 1))}"
+            )
         for key, value in (logs or {}).items():
             parts.append(f"{key}: {_format_value(value)}")
         line = " - ".join(parts)

@@ -256,7 +256,38 @@ class BatchNormalization(Layer):
         per-worker (sum, sum of squares, count), i.e. ``count * mean`` and
         ``count * (var + mean**2)``, here before turning them back into moments.
         """
+        if self.synchronized:
+            from distkeras import distributed
+
+            if distributed.world_size() > 1:
+                return self._global_moments(x, reduce_dims, distributed.communicator())
         var, mean = torch.var_mean(x, dim=reduce_dims, correction=0)
+        return mean, var
+
+    @staticmethod
+    def _global_moments(x: torch.Tensor, reduce_dims: list[int], comm):
+        """Moments over every worker's batch: one all-reduce of (sum, sum of squares, count).
+
+        A worker may hold no sample of a small last batch; its zeros still count correctly.
+        """
+        from distkeras.distributed.sync import all_reduce_sum_differentiable
+
+        per_channel = 1
+        for d in reduce_dims:
+            per_channel *= x.shape[d]
+        local = torch.cat(
+            [
+                x.sum(reduce_dims),
+                x.square().sum(reduce_dims),
+                x.new_full((1,), float(per_channel)),
+            ]
+        )
+        total = all_reduce_sum_differentiable(local, comm)
+        sums, squares = total[:-1].chunk(2)
+        count = total[-1].clamp_min(1.0)
+        mean = sums / count
+        # E[x^2] - E[x]^2 may round below zero for a near-constant channel.
+        var = (squares / count - mean.square()).clamp_min(0.0)
         return mean, var
 
     def _masked_moments(self, x, mask, reduce_dims):

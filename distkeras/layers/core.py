@@ -91,7 +91,7 @@ class Dense(Layer):
         )
 
     def call(self, inputs):
-        return self.activation(F.linear(inputs, self.kernel, self.bias))
+        return activations.apply(self.activation, F.linear(inputs, self.kernel, self.bias))
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)
@@ -126,7 +126,7 @@ class Activation(Layer):
         self.supports_masking = True
 
     def call(self, inputs):
-        return self.activation(inputs)
+        return activations.apply(self.activation, inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -208,8 +208,10 @@ def get(identifier):
 def is_binary_or_sparse_categorical(y_true_shape, y_pred_shape) -> tuple[bool, bool]:
     """Keras's shape test: binary when y_pred ends in 1; sparse categorical when y_true has
     lower rank, or ends in 1 while y_pred has more than one class."""
-    y_true_shape = tuple(getattr(y_true_shape, "shape", y_true_shape))
-    y_pred_shape = tuple(getattr(y_pred_shape, "shape", y_pred_shape))
+    y_true_shape = tuple(getattr(y_true_shape, "shape", y_true_shape) or ())
+    y_pred_shape = tuple(getattr(y_pred_shape, "shape", y_pred_shape) or ())
+    if not y_true_shape:  # no labels known: decide from the predictions alone
+        y_true_shape = y_pred_shape
     t_last = y_true_shape[-1] if y_true_shape else None
     p_last = y_pred_shape[-1] if y_pred_shape else None
     is_binary = p_last == 1

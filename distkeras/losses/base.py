@@ -84,8 +84,10 @@ def align_weight(values: torch.Tensor, weight: torch.Tensor):
     return values, weight
 
 
-def divide_no_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a / b`` with 0 where ``b == 0``; the safe denominator keeps gradients finite."""
+def divide_no_nan(a, b: torch.Tensor) -> torch.Tensor:
+    """``a / b`` with 0 where ``b == 0``; the safe denominator keeps gradients finite.
+
+    ``a`` may be a Python number (no host-to-device copy is made for it)."""
     nonzero = b != 0
     return torch.where(nonzero, a / torch.where(nonzero, b, torch.ones_like(b)), 0.0)
 
@@ -102,8 +104,7 @@ def apply_mask(sample_weight, mask, dtype, reduction):
     if reduction in ("mean", "sum_over_batch_size"):
         # Valid entries get weight total/valid, so dividing by the element count later gives
         # the average over the valid entries.
-        total = torch.tensor(float(mask.numel()), dtype=dtype, device=mask.device)
-        mask = mask * divide_no_nan(total, mask.sum())
+        mask = mask * divide_no_nan(float(mask.numel()), mask.sum())
     if sample_weight is None:
         return mask
     sample_weight = to_tensor(sample_weight, dtype=dtype, device=mask.device)

@@ -197,7 +197,8 @@ def categorical_focal_crossentropy(
         y_pred = torch.softmax(y_pred, dim=axis)
     output = (y_pred / y_pred.sum(dim=axis, keepdim=True)).clamp(EPSILON, 1.0 - EPSILON)
     cce = -y_true * torch.log(output)
-    alpha = torch.as_tensor(alpha, dtype=output.dtype, device=output.device)
+    if not isinstance(alpha, (int, float)):  # per-class weights
+        alpha = torch.as_tensor(alpha, dtype=output.dtype, device=output.device)
     return (torch.pow(1.0 - output, gamma) * alpha * cce).sum(dim=axis)
 
 

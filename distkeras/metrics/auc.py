@@ -141,9 +141,9 @@ class AUC(_ConfusionMetric):
             self._build(tuple(y_pred.shape))
         if self._from_logits:
             y_pred = torch.sigmoid(y_pred)
-        label_weights = None
-        if self.label_weights is not None and not self.multi_label:
-            label_weights = self.label_weights
+        if self.label_weights is not None and self.label_weights.device != y_pred.device:
+            self.label_weights = self.label_weights.to(y_pred.device)  # once, not per step
+        label_weights = None if self.multi_label else self.label_weights
         self._update(
             {
                 TP: self.true_positives,

@@ -8,6 +8,8 @@ reversed cumulative sum gives the counts at every threshold, O(N + T) instead of
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -111,8 +113,14 @@ def update_confusion_matrix_variables(
         _update_dense(variables, labels, y_pred, thresholds, weights)
 
 
+@functools.lru_cache(maxsize=64)
+def _thresholds_tensor(thresholds: tuple, dtype, device) -> torch.Tensor:
+    # Cached so a training step does not copy the thresholds to the device every update.
+    return torch.tensor(thresholds, dtype=dtype, device=device)
+
+
 def _update_dense(variables, labels, y_pred, thresholds, weights):
-    thr = torch.as_tensor(thresholds, dtype=y_pred.dtype, device=y_pred.device)
+    thr = _thresholds_tensor(tuple(thresholds), y_pred.dtype, y_pred.device)
     thr = thr.reshape((-1,) + (1,) * y_pred.ndim)
     pred_pos = y_pred.unsqueeze(0) > thr  # (T, M) or (T, N, L)
     label_pos = labels.unsqueeze(0)

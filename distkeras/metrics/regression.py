@@ -204,8 +204,10 @@ class R2Score(Metric):
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         if not self._built:
             self._build(y_true.shape, y_pred.shape)
-        weight = 1.0 if sample_weight is None else self._tensor(sample_weight, self._torch_dtype)
-        weight = torch.as_tensor(weight, dtype=self._torch_dtype, device=y_pred.device)
+        if sample_weight is None:
+            weight = torch.ones_like(y_true)
+        else:
+            weight = self._tensor(sample_weight, self._torch_dtype)
         if weight.ndim == 1:
             weight = weight.unsqueeze(1)
         weight = weight.expand_as(y_true)

@@ -22,6 +22,8 @@ import warnings
 import zipfile
 import zlib
 
+import numpy as np
+
 from distkeras.models.serialization import deserialize_layer, serialize_model
 from distkeras.models.weights_io import load_weights_from_h5, open_h5, weights_bytes
 from distkeras.utils.serialization import custom_object_scope, safe_mode_scope
@@ -65,7 +67,7 @@ def _atomic_write(filepath: str, data: bytes) -> None:
 def _config_json(model) -> str:
     config = serialize_model(model)
     try:
-        return json.dumps(config)
+        return json.dumps(config, default=_json_default)
     except (TypeError, ValueError) as err:
         culprit = _unserializable_layer(model)
         where = f" in the config of layer '{culprit}'" if culprit else ""
@@ -76,12 +78,18 @@ def _config_json(model) -> str:
         ) from err
 
 
+def _json_default(value):
+    if isinstance(value, np.generic):  # numpy scalars in a config are plain numbers
+        return value.item()
+    raise TypeError(f"{type(value).__name__} object {value!r} is not JSON-serializable")
+
+
 def _unserializable_layer(model) -> str | None:
     from distkeras.models.serialization import serialize_layer
 
     for layer in getattr(model, "layers", []):
         try:
-            json.dumps(serialize_layer(layer))
+            json.dumps(serialize_layer(layer), default=_json_default)
         except (TypeError, ValueError):
             return _unserializable_layer(layer) or layer.name
     return None

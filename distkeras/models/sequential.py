@@ -97,8 +97,10 @@ class Sequential(Model):
                 )
         elif self._input_layer is None:
             first = self._stack[0] if len(self._stack) else None
-            self._input_layer = InputLayer(batch_shape=(None, *tuple(input_shape)[1:]),
-                                           dtype=_input_dtype(first) if first else None)
+            self._input_layer = InputLayer(
+                batch_shape=(None, *tuple(input_shape)[1:]),
+                dtype=_input_dtype(first) if first else None,
+            )
         self._extend_graph()
 
     @property

@@ -23,6 +23,7 @@ import torch
 
 from distkeras import backend, initializers
 from distkeras.optimizers import schedules
+from distkeras.optimizers.arguments import as_float32, check_base_arguments
 from distkeras.optimizers.multi_tensor import (
     ParamGroup,
     clip_by_global_norm,
@@ -36,17 +37,6 @@ from distkeras.utils import naming
 from distkeras.utils.serialization import serialize_object
 
 Tensor = torch.Tensor
-
-
-def _as_float32(value, name: str, owner: str) -> float:
-    """A hyperparameter as Keras holds it in a float32 variable, returned as a Python float."""
-    try:
-        return float(np.float32(float(value)))
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{owner}: argument `{name}` should be a float, a LearningRateSchedule or a "
-            f"callable returning the value. Received: {name}={value!r}"
-        ) from None
 
 
 class Optimizer:
@@ -97,39 +87,17 @@ class Optimizer:
         **kwargs,
     ):
         owner = type(self).__name__
-        if kwargs.pop("decay", None) is not None:
-            warnings.warn(
-                "Argument `decay` is no longer supported and will be ignored.", stacklevel=2
-            )
-        if kwargs:
-            hint = " (use `learning_rate`)" if "lr" in kwargs else ""
-            raise TypeError(f"{owner} got unexpected argument(s): {sorted(kwargs)}{hint}.")
-        if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
-            raise ValueError(
-                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
-                f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
-                f"global_clipnorm={global_clipnorm}"
-            )
-        if gradient_accumulation_steps and not (
-            isinstance(gradient_accumulation_steps, int) and gradient_accumulation_steps >= 2
-        ):
-            raise ValueError(
-                "`gradient_accumulation_steps` must be an integer >= 2. "
-                f"Received: gradient_accumulation_steps={gradient_accumulation_steps}"
-            )
-        if use_ema:
-            if not 0 <= ema_momentum <= 1:
-                raise ValueError(
-                    "`ema_momentum` must be in the range [0, 1]. "
-                    f"Received: ema_momentum={ema_momentum}"
-                )
-            if ema_overwrite_frequency and (
-                not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1
-            ):
-                raise ValueError(
-                    "`ema_overwrite_frequency` must be an integer >= 1 or None. "
-                    f"Received: ema_overwrite_frequency={ema_overwrite_frequency}"
-                )
+        check_base_arguments(
+            owner,
+            kwargs,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+        )
         self.name = name or naming.uniquify(naming.to_snake_case(owner))
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
@@ -197,7 +165,7 @@ class Optimizer:
                 "If you need the learning rate to be settable, you should instantiate the "
                 "optimizer with a float `learning_rate` argument."
             )
-        self._learning_rate = _as_float32(value, "learning_rate", type(self).__name__)
+        self._learning_rate = as_float32(value, "learning_rate", type(self).__name__)
         if self._learning_rate_var is None:
             self._learning_rate_var = torch.zeros(
                 (), dtype=torch.float32, device=self._state_device

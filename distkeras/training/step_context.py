@@ -105,7 +105,8 @@ class StepContext:
     def _prepare(self, y_true: list, y_pred: list) -> None:
         """After the first forward pass (the model is built): optimizer, metrics, sync."""
         model = self.model
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        # Keras's trainable_weights order, so optimizer state saves in Keras's order too.
+        self.params = model.trainable_weights
         self.reg_terms = model.regularization_terms()
         self.constraints = [
             (spec.param, spec.constraint)

@@ -78,7 +78,10 @@ if mode == "rendezvous":  # every rank reaches rank 0 at MASTER_ADDR:MASTER_PORT
     print("ENV " + json.dumps({n: os.environ[n] for n in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}))
     sys.exit(0)
 if rank == 1 and mode.startswith("fail"):
-    time.sleep(0.2)
+    # Fail only once every worker is up, so the test knows all the pids to check.
+    world = int(os.environ["WORLD_SIZE"])
+    while not all(os.path.exists(os.path.join(folder, f"pids{r}")) for r in range(world)):
+        time.sleep(0.02)
     action = mode.split("-")[1]
     if action == "raise":
         raise ValueError("boom from rank one")
@@ -129,13 +132,16 @@ def _start(*args):
     )
 
 
-def _wait_for_pids(folder: Path, ranks, timeout=30.0) -> list[int]:
+def _wait_for_pids(launcher, folder: Path, ranks, timeout=30.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while True:
         files = [folder / f"pids{r}" for r in ranks]
         if all(f.exists() for f in files):
             return [int(p) for f in files for p in f.read_text().split()]
-        assert time.monotonic() < deadline, "workers did not start"
+        if launcher.poll() is not None or time.monotonic() > deadline:
+            launcher.kill()
+            stdout, stderr = launcher.communicate()
+            raise AssertionError(f"workers did not start:\n{stdout}\n{stderr}")
         time.sleep(0.05)
 
 
@@ -228,7 +234,7 @@ def test_environment_prefixes_and_log_files(worker, tmp_path):
 )
 def test_first_failure_stops_everyone(worker, tmp_path, backend, action, code, description, tail):
     launcher = _start("-n", 3, "--backend", backend, worker, f"fail-{action}-child", tmp_path)
-    pids = _wait_for_pids(tmp_path, range(3))  # each worker and the child it started
+    pids = _wait_for_pids(launcher, tmp_path, range(3))  # each worker and the child it started
     start = time.monotonic()
     stdout, stderr = launcher.communicate(timeout=30)
     assert time.monotonic() - start < 8.0, "the launcher took too long to stop the others"
@@ -255,7 +261,7 @@ def test_stubborn_worker_is_killed_after_the_grace_period(worker, tmp_path):
         "fail-exit3-stubborn",
         tmp_path,
     )
-    pids = _wait_for_pids(tmp_path, range(2))
+    pids = _wait_for_pids(launcher, tmp_path, range(2))
     stdout, stderr = launcher.communicate(timeout=30)
     assert launcher.returncode == 3, stderr
     _assert_all_gone(pids)
@@ -266,7 +272,7 @@ def test_stubborn_worker_is_killed_after_the_grace_period(worker, tmp_path):
 )
 def test_signals_are_forwarded_to_every_worker(worker, tmp_path, backend, sig):
     launcher = _start("-n", 2, "--backend", backend, worker, "wait-child", tmp_path)
-    pids = _wait_for_pids(tmp_path, range(2))
+    pids = _wait_for_pids(launcher, tmp_path, range(2))
     launcher.send_signal(sig)
     stdout, stderr = launcher.communicate(timeout=30)
     assert launcher.returncode == 128 + sig, stderr
@@ -279,7 +285,7 @@ def test_signals_are_forwarded_to_every_worker(worker, tmp_path, backend, sig):
 @pytest.mark.parametrize("backend", ["torch", "mpi"])
 def test_sigkilled_launcher_leaves_no_orphans(worker, tmp_path, backend):
     launcher = _start("-n", 2, "--backend", backend, worker, "wait-child", tmp_path)
-    pids = _wait_for_pids(tmp_path, range(2))
+    pids = _wait_for_pids(launcher, tmp_path, range(2))
     launcher.kill()
     launcher.communicate(timeout=30)
     _assert_all_gone(pids)

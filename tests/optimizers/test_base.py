@@ -354,3 +354,17 @@ def test_keras_style_custom_optimizer_with_update_step():
             opt.step([w])
     np.testing.assert_allclose(w.detach().numpy(), [-1.5, -1.5])
     assert len(opt.variables) == 3 and opt.name == "momentum_sum"
+
+
+def test_in_place_writes_to_variables_then_sync_host_state():
+    # What a rank-0 broadcast does: overwrite `variables` in place, then re-read host state.
+    (w,) = _params(np.zeros(2))
+    opt = optimizers.Nadam(learning_rate=0.1)
+    opt.build([w])
+    variables = opt.variables
+    assert all(v.device == w.device for v in variables)
+    variables[0].fill_(7)
+    variables[1].fill_(0.25)
+    variables[-1].fill_(0.5)
+    opt._sync_host_state()
+    assert opt._iteration_count == 7 and opt.learning_rate == 0.25 and opt._u_product == 0.5

@@ -325,7 +325,9 @@ def test_condition_counts(cls, key, thresholds):
     m = cls(thresholds=thresholds)
     m.update_state(t, p, sample_weight=w)
     expected = ref_counts(t, p, thresholds or [0.5], w[:, None])[key]
-    np.testing.assert_allclose(_np(m.result()), expected if thresholds else expected[0], 1e-5)
+    # fn/tn come out as totals minus counts (as in Keras): float rounding, hence atol.
+    expected = expected if thresholds else expected[0]
+    np.testing.assert_allclose(_np(m.result()), expected, rtol=1e-5, atol=1e-5)
 
 
 def _auc_thresholds(n):
@@ -512,6 +514,14 @@ def test_variables_keep_identity_and_skip_autograd():
 def test_resolve_accuracy_by_shape(y_true_shape, y_pred_shape, cls, name):
     m = metrics.resolve_metric(name, y_true_shape, y_pred_shape)
     assert type(m) is cls and m.name == name
+
+
+def test_resolve_without_label_shape():
+    assert type(metrics.resolve_metric("acc", None, (8, 1))) is metrics.BinaryAccuracy
+    assert type(metrics.resolve_metric("acc", None, (8, 3))) is metrics.CategoricalAccuracy
+    assert type(metrics.resolve_metric("acc", torch.zeros(8), torch.zeros(8, 3))) is (
+        metrics.SparseCategoricalAccuracy
+    )
 
 
 def test_resolve_accuracy_ignores_loss_like_keras3():
