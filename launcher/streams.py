@@ -202,8 +202,9 @@ class OutputPump:
             shown = segment
         else:
             content = segment
-            prefix = PREFIX.format(stream.rank).encode() if stream.at_line_start else b""
-            shown = prefix + segment
+            # A bare "\r" (a progress bar about to redraw) needs no prefix of its own.
+            labelled = stream.at_line_start and segment != b"\r"
+            shown = (PREFIX.format(stream.rank).encode() if labelled else b"") + segment
         stream.at_line_start = segment.endswith((b"\n", b"\r"))
         self._write(stream.dest, shown)
         self._log(stream.rank, content)

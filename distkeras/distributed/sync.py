@@ -84,6 +84,36 @@ def all_reduce_sum(tensors: list[torch.Tensor], comm: Communicator) -> None:
                 offset += n
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum across ranks whose backward sums the incoming gradients across ranks too.
+
+    Each rank's loss depends on the global sum, so the gradient of the total loss with
+    respect to one rank's contribution is the sum of every rank's gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, comm: Communicator) -> torch.Tensor:
+        ctx.comm = comm
+        out = tensor.detach().clone(memory_format=torch.contiguous_format)
+        comm.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.clone(memory_format=torch.contiguous_format)
+        ctx.comm.all_reduce(grad)
+        return grad, None
+
+
+def all_reduce_sum_differentiable(tensor: torch.Tensor, comm: Communicator) -> torch.Tensor:
+    """The sum of ``tensor`` over ranks (a new tensor), differentiable on every rank.
+
+    Example:
+        >>> totals = all_reduce_sum_differentiable(local_sums, comm)   # synchronized BN
+    """
+    return _AllReduceSum.apply(tensor, comm)
+
+
 def _by_dtype_and_device(tensors):
     groups: dict[tuple, list] = {}
     for t in tensors:

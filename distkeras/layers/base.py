@@ -260,7 +260,9 @@ class Layer(torch.nn.Module):
 
     def get_weights(self) -> list[np.ndarray]:
         """Weights as numpy arrays in Keras layout and ``weights`` order."""
-        return [backend.to_numpy(s.keras_value()) for s in self._weight_spec_list()]
+        # Copies: on CPU a tensor's numpy() shares its memory, and training would change
+        # arrays the caller holds (``w0 = get_weights(); fit(); set_weights(w0)``).
+        return [np.array(backend.to_numpy(s.keras_value())) for s in self._weight_spec_list()]
 
     def set_weights(self, weights) -> None:
         """Sets weights from numpy arrays in Keras layout (as ``get_weights`` returns)."""

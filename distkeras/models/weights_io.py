@@ -56,15 +56,19 @@ def _container_items(value) -> list | None:
 _TORCH_INTERNALS = frozenset(vars(torch.nn.Module()))
 
 
-def _children(obj, include_optimizer: bool):
-    """(attribute, child) pairs in the order Keras visits them."""
+def _children(obj, optimizer_mode: str):
+    """(attribute, child) pairs in the order Keras visits them.
+
+    ``optimizer_mode``: "skip", "built" (saving: an unbuilt optimizer's state would not match
+    the one compile() rebuilds at load) or "any" (loading builds it when the file has state).
+    """
     from distkeras.models.functional import Functional
     from distkeras.models.model import Model
     from distkeras.models.sequential import Sequential
 
-    optimizer = getattr(obj, "optimizer", None) if include_optimizer else None
-    # An unbuilt optimizer's state would not match the one compile() rebuilds at load.
-    if not getattr(optimizer, "built", False) or not hasattr(optimizer, "variables"):
+    optimizer = getattr(obj, "optimizer", None) if optimizer_mode != "skip" else None
+    unbuilt = optimizer_mode == "built" and not getattr(optimizer, "built", False)
+    if unbuilt or not hasattr(optimizer, "variables"):
         optimizer = None
     if isinstance(obj, (Sequential, Functional)):
         yield "layers", obj.layers
@@ -88,7 +92,7 @@ def _children(obj, include_optimizer: bool):
         yield attr, named[attr]
 
 
-def _saveables(model, include_optimizer: bool = True) -> list[tuple[str, object]]:
+def _saveables(model, optimizer_mode: str = "built") -> list[tuple[str, object]]:
     """(path, object) for the model, every layer inside it and its optimizer, each once."""
     out: list[tuple[str, object]] = []
     visited: set[int] = set()
@@ -100,7 +104,7 @@ def _saveables(model, include_optimizer: bool = True) -> list[tuple[str, object]
         out.append((path, obj))
         if not isinstance(obj, Layer):
             return
-        for attr, child in _children(obj, include_optimizer):
+        for attr, child in _children(obj, optimizer_mode):
             child_path = f"{path}/{attr}" if path else attr
             items = _container_items(child) if not isinstance(child, Layer) else None
             if items is None:
@@ -180,7 +184,7 @@ def _group_path(path: str) -> str:
 def weights_bytes(model, include_optimizer: bool) -> bytes:
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
-        for path, obj in _saveables(model, include_optimizer):
+        for path, obj in _saveables(model, "built" if include_optimizer else "skip"):
             group = h5.create_group(_group_path(path))
             name = getattr(obj, "name", None)
             if isinstance(name, str):
@@ -264,7 +268,7 @@ def load_weights_from_h5(model, h5: h5py.File, skip_mismatch: bool, source: str)
     assignments = []
     problems = []
     expected_groups = set()
-    for path, obj in _saveables(model, include_optimizer=True):
+    for path, obj in _saveables(model, "any"):
         group_path = _group_path(path)
         expected_groups.add(group_path)
         values = _stored_arrays(h5, group_path) or []
@@ -283,17 +287,13 @@ def load_weights_from_h5(model, h5: h5py.File, skip_mismatch: bool, source: str)
         elif specs:
             assignments.append((obj, list(zip(specs, values))))
     extra = []
-    h5.visititems(
-        lambda name, item: (
+
+    def unexpected(name: str, item) -> None:
+        stateful = isinstance(item, h5py.Group) and name.rsplit("/", 1)[-1] == "vars" and len(item)
+        if stateful and name not in expected_groups and "/optimizer/" not in f"/{name}":
             extra.append(name)
-            if isinstance(item, h5py.Group)
-            and name.split("/")[-1] == "vars"
-            and len(item)
-            and name not in expected_groups
-            and "/optimizer/" not in f"/{name}"
-            else None
-        )
-    )
+
+    h5.visititems(unexpected)
     if extra:
         problems.append(
             f"The file has weights for {sorted(extra)}, which model '{model.name}' does not "

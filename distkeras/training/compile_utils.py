@@ -115,6 +115,15 @@ def reduce_loss(loss, y_true, y_pred, sample_weight, local_size: int, global_siz
         values = loss.call(y_true, y_pred) if hasattr(loss, "call") else loss(y_true, y_pred)
     if values.ndim == 0:  # a custom function that already reduced over its batch
         return values * (local_size / global_size) if local_size != global_size else values
+    mask = getattr(y_pred, "_keras_mask", None)
+    if mask is None:
+        mask = getattr(values, "_keras_mask", None)
+    if mask is not None:
+        # Masked outputs (Embedding(mask_zero) sequences, ignore_class): Keras averages over
+        # the unmasked entries of the batch; each worker's share is weighted by its size.
+        value = losses_module.reduce_weighted_values(
+            values, sample_weight, mask, getattr(loss, "reduction", "sum_over_batch_size"))
+        return value * (local_size / global_size) if local_size != global_size else value
     if sample_weight is not None:
         sw = sample_weight.to(values.dtype)
         while sw.ndim < values.ndim:

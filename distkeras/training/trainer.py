@@ -206,6 +206,7 @@ class Trainer:
                 callbacks=None):
         """Outputs for ``x`` as numpy, complete and in order on every worker."""
         step = self._step_context()
+        step.begin_fit()  # rank, world size and device: predict may come before any fit
         data = step.make_data(x, None, None, batch_size, shuffle=False, steps=steps)
         callback_list = callbacks_module.CallbackList(callbacks, model=self)
         callback_list.on_predict_begin()

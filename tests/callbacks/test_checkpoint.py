@@ -254,7 +254,8 @@ def test_batch_level_backup_resumes_at_start_of_epoch(tmp_path):
     with pytest.raises(RuntimeError):
         _train(3, [callbacks.BackupAndRestore(backup_dir, save_freq=2), InterruptMidEpoch()])
     state = torch.load(os.path.join(backup_dir, "backup.pt"), weights_only=True)
-    assert (state["epoch"], state["batch"]) == (1, 1)  # saved after global batch 6 = 1st of epoch 1
+    # 5 batches per epoch: the last backup came after global batch 8 = batch 2 of epoch 1.
+    assert (state["epoch"], state["batch"]) == (1, 2)
     epochs_run = []
     _train(3, [callbacks.BackupAndRestore(backup_dir, save_freq=2),
                callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e))])

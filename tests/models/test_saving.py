@@ -356,6 +356,13 @@ def test_optimizer_state_round_trip(tmp_path):
     loaded = distkeras.models.load_model(path)
     for got, want in zip(loaded.optimizer.variables, optimizer.variables):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+    # load_weights into a freshly compiled model builds its optimizer and restores the state.
+    fresh = mlp()
+    fresh.compile(optimizer="adam", loss="mse")
+    fresh.load_weights(path)
+    assert int(fresh.optimizer.iterations) == 7
+    for got, want in zip(fresh.optimizer.variables, optimizer.variables):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
     model.save(tmp_path / "no_opt.keras", include_optimizer=False)
     assert not any(
         k.startswith("optimizer") for k in h5_datasets(archive(tmp_path / "no_opt.keras")[2])
@@ -391,6 +398,27 @@ def test_failed_save_keeps_the_previous_file(tmp_path):
     assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left behind
     x = rand(2, 4)
     np.testing.assert_array_equal(run(distkeras.models.load_model(path), x), run(good, x))
+
+
+class NumpyConfig(layers.Layer):
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        return inputs * float(self.scale)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": np.float32(self.scale)}
+
+
+def test_numpy_scalars_in_a_config_are_written_as_numbers(tmp_path):
+    model = distkeras.Sequential([distkeras.Input((2,)), NumpyConfig(2.5, name="scaled")])
+    path = tmp_path / "np.keras"
+    model.save(path)
+    assert archive(path)[0]["config"]["layers"][1]["config"]["scale"] == 2.5
+    loaded = distkeras.models.load_model(path, custom_objects={"NumpyConfig": NumpyConfig})
+    np.testing.assert_allclose(run(loaded, np.ones((1, 2), "float32")), [[2.5, 2.5]])
 
 
 def test_overwrite_false_raises(tmp_path):
