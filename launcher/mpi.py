@@ -201,6 +201,10 @@ def relay_main(argv: Sequence[str]) -> int:
         os.write(2, b"launcher.mpi: usage: python -m launcher.mpi -- <worker command>\n")
         return 2
     die_with_parent(os.getppid())  # this relay dies with mpiexec's proxy
+    if os.getpgrp() != os.getpid():
+        # Hydra already gives every rank its own session; make sure of it, so that cleaning
+        # up after the worker never reaches mpiexec or the other ranks.
+        os.setpgid(0, 0)
     info = _env.detect()
     if info.launcher not in ("openmpi", "mpich"):
         os.write(2, b"launcher.mpi: not started by mpiexec (no MPI rank variables).\n")

@@ -82,6 +82,7 @@ class OutputPump:
         self.quiet_unprefixed = False  # set once a relay reported a failure
         self._dest = {"stdout": stdout_fd, "stderr": stderr_fd}
         self._broken: set[int] = set()
+        self._unfinished: dict[int, _Stream | None] = {}  # dest fd -> stream mid-line there
         self._streams: list[_Stream] = []
         self._open_per_rank: collections.Counter = collections.Counter()
         self._closed_events: dict[int | None, threading.Event] = {}
@@ -120,10 +121,11 @@ class OutputPump:
 
     def tail(self, rank: int | None) -> tuple[list[str], list[str]]:
         """Returns (last stderr lines, last lines of all output) of `rank`."""
-        return [
+        errors, output = (
             [line.decode("utf-8", "replace") for line in self._tails.get((rank, kind), ())]
             for kind in ("stderr", "all")
-        ]
+        )
+        return errors, output
 
     # -- the pump thread -------------------------------------------------------------------
 
@@ -205,7 +207,14 @@ class OutputPump:
             # A bare "\r" (a progress bar about to redraw) needs no prefix of its own.
             labelled = stream.at_line_start and segment != b"\r"
             shown = (PREFIX.format(stream.rank).encode() if labelled else b"") + segment
+        other = self._unfinished.get(stream.dest)
+        if other is not None and other is not stream:
+            # Another rank left a partial line (a prompt, a progress bar) on this terminal:
+            # end it, so lines never merge; its continuation gets a fresh prefix.
+            self._write(stream.dest, b"\n")
+            other.at_line_start = True
         stream.at_line_start = segment.endswith((b"\n", b"\r"))
+        self._unfinished[stream.dest] = None if segment.endswith(b"\n") else stream
         self._write(stream.dest, shown)
         self._log(stream.rank, content)
         self._collect_tail(stream, content)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import sys
 import warnings
@@ -78,11 +77,6 @@ def as_scalar(value):
         return float(value)
     array = np.asarray(value)
     return float(array) if array.ndim == 0 else None
-
-
-def is_finite(value) -> bool:
-    scalar = as_scalar(value)
-    return scalar is None or math.isfinite(scalar)
 
 
 class BatchCounter:

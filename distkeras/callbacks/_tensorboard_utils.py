@@ -65,19 +65,21 @@ class GradNormObserver:
     """
 
     def __init__(self, model, freq: int | None, epoch_steps: int | None):
-        self._model = model
         self._history = model.history
         self.freq = freq
         self.epoch_steps = epoch_steps
         self.global_calls = 0
         self.epoch_calls = 0
         self._latest: torch.Tensor | None = None
+        self.params: list[torch.Tensor] | None = None  # set on the first step (model built)
+        self.names: list[str] = []
+
+    def _setup(self, model) -> None:
         owner: dict[int, str] = {}
         for layer in getattr(model, "layers", []):
             for weight in layer.weights:
                 owner.setdefault(id(weight), layer.name)
         self.params = [p for _, p in model.named_parameters() if p.requires_grad]
-        self.names: list[str] = []
         index = []
         for param in self.params:
             name = owner.get(id(param), model.name)
@@ -101,6 +103,8 @@ class GradNormObserver:
             return
         self.global_calls += 1
         self.epoch_calls += 1
+        if self.params is None:
+            self._setup(model)
         if not self.params or not self._due():
             return
         grads, index = [], self._index

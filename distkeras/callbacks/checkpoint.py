@@ -201,7 +201,7 @@ _STATE_FILE = "backup.pt"
 
 def _trainer_params(model) -> list[torch.Tensor]:
     # The list (and order) the training step builds the optimizer with: slot order follows it.
-    return [p for p in model.parameters() if p.requires_grad]
+    return list(model.trainable_weights)
 
 
 def _atomic_torch_save(obj, filepath: str) -> None:

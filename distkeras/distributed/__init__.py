@@ -13,10 +13,15 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 from distkeras.distributed import env
-from distkeras.distributed.comm import Communicator, LocalCommunicator, Work
+from distkeras.distributed.comm import (
+    CollectiveError,
+    CollectiveTimeoutError,
+    Communicator,
+    LocalCommunicator,
+    Work,
+    default_timeout,
+)
 
 _COMMUNICATOR: Communicator | None = None
 _ENV: env.DistEnv | None = None
@@ -57,11 +62,11 @@ def init(backend: str | None = None, timeout_s: float | None = None) -> Communic
             f"Unknown distributed backend. Expected one of {sorted(_BACKEND_ALIASES)}. "
             f"Received: backend={requested!r}"
         )
-    timeout_s = float(timeout_s or os.environ.get("DISTKERAS_TIMEOUT", 300))
+    timeout_s = float(timeout_s) if timeout_s is not None else default_timeout()
     if _BACKEND_ALIASES[requested] == "mpi":
         from distkeras.distributed.mpi_comm import MPICommunicator
 
-        comm = MPICommunicator()
+        comm = MPICommunicator(timeout_s=timeout_s)
         if (comm.rank, comm.world_size) != (info.rank, info.world_size):
             raise RuntimeError(
                 f"MPI reports rank {comm.rank} of {comm.world_size} but the environment says "
@@ -71,9 +76,14 @@ def init(backend: str | None = None, timeout_s: float | None = None) -> Communic
     else:
         from distkeras.distributed.torch_comm import TorchCommunicator
 
-        torch_backend = requested if requested in ("gloo", "nccl") else None
+        from distkeras import backend as backend_module
+
+        device = backend_module.get_device()
+        torch_backend = requested if requested in ("gloo", "nccl") else (
+            "nccl" if device.type == "cuda" else "gloo")
         comm = TorchCommunicator(info.rank, info.world_size, info.master_addr,
-                                 info.master_port, backend=torch_backend, timeout_s=timeout_s)
+                                 info.master_port, backend=torch_backend, timeout_s=timeout_s,
+                                 device_id=device.index if device.type == "cuda" else None)
     _COMMUNICATOR = comm
     return comm
 
@@ -122,6 +132,6 @@ def shutdown() -> None:
 
 
 __all__ = [
-    "Communicator", "LocalCommunicator", "Work", "init", "is_initialized", "communicator",
+    "CollectiveError", "CollectiveTimeoutError", "Communicator", "LocalCommunicator", "Work", "init", "is_initialized", "communicator",
     "rank", "world_size", "local_rank", "is_chief", "barrier", "restart_count", "shutdown",
 ]

@@ -2,13 +2,64 @@
 
 Collectives work in place on tensors. ``async_op=True`` returns a :class:`Work` whose
 ``wait()`` completes the operation; the gradient reducer overlaps those with backward.
+
+Every collective has a timeout (``DISTKERAS_TIMEOUT`` seconds, default 300): a worker that
+died or is stuck makes the others raise :class:`CollectiveTimeoutError` or
+:class:`CollectiveError` instead of waiting forever.
 """
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 
 import torch
+
+DEFAULT_TIMEOUT_S = 300.0
+TIMEOUT_ENV = "DISTKERAS_TIMEOUT"
+OPS = ("sum", "max", "min")
+
+
+def default_timeout() -> float:
+    """``DISTKERAS_TIMEOUT`` in seconds, else 300."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(
+            f"{TIMEOUT_ENV} must be a number of seconds. Received: {TIMEOUT_ENV}={raw!r}"
+        ) from None
+    if value <= 0:
+        raise ValueError(f"{TIMEOUT_ENV} must be positive. Received: {TIMEOUT_ENV}={raw!r}")
+    return value
+
+
+class CollectiveError(RuntimeError):
+    """A collective failed: another worker died, or the workers called different collectives.
+
+    The communicator is unusable afterwards; the process should exit (the launcher then
+    stops the other workers).
+    """
+
+
+class CollectiveTimeoutError(CollectiveError, TimeoutError):
+    """A collective waited longer than the timeout for the other workers."""
+
+
+def timeout_message(what: str, rank: int, timeout_s: float) -> str:
+    return (
+        f"Rank {rank}: {what} timed out after {timeout_s:g} s waiting for the other workers "
+        f"({TIMEOUT_ENV}={timeout_s:g}). Another worker is stuck, has died, or called a "
+        "different collective (every worker must run the same fit/evaluate/predict calls). "
+        f"Set {TIMEOUT_ENV} to a larger number of seconds if a step legitimately takes longer."
+    )
+
+
+def check_op(op: str) -> None:
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}. Received: op={op!r}")
 
 
 class Work:
@@ -21,6 +72,8 @@ class Work:
 class Communicator(ABC):
     """Collectives over a fixed group of ``world_size`` processes.
 
+    Every rank must call the same collectives in the same order.
+
     Example:
         >>> comm = distkeras.distributed.communicator()
         >>> comm.all_reduce(tensor)          # sum, in place, on every rank
@@ -29,6 +82,7 @@ class Communicator(ABC):
     backend: str = "none"
     rank: int = 0
     world_size: int = 1
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
     @abstractmethod
     def all_reduce(self, tensor: torch.Tensor, op: str = "sum", async_op: bool = False):
@@ -60,6 +114,7 @@ class LocalCommunicator(Communicator):
     backend = "none"
 
     def all_reduce(self, tensor, op="sum", async_op=False):
+        check_op(op)
         return Work() if async_op else None
 
     def broadcast(self, tensor, src=0, async_op=False):

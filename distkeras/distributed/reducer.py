@@ -4,12 +4,18 @@ Parameters are grouped into flat buckets in reverse order (the order autograd pr
 gradients), the first bucket small so communication starts early, later ones ~25 MB. When
 autograd has accumulated a parameter's gradient (``register_post_accumulate_grad_hook``) it is
 copied into its bucket; a full bucket is all-reduced asynchronously while backward continues.
-``finish()`` launches what is left (gradients a step did not produce count as zeros, so a
-model with unused parameters neither hangs nor fails), waits, and points every ``p.grad`` at
-its slice of the reduced bucket: no copy back.
+``finish()`` launches what is left, waits, and points every ``p.grad`` at its slice of the
+reduced bucket: no copy back.
 
 Buckets are launched strictly in index order on every rank, whatever order gradients arrive
 in, so collectives always match across ranks.
+
+Parameters a step did not reach on some rank (a branch unused there) count as zeros on that
+rank, so nothing hangs. Each bucket also carries one "used" counter per parameter, summed
+with the gradients: a parameter no rank produced a gradient for keeps ``grad = None``, as on
+one worker, so the optimizer leaves it and its state alone. The counters are read back only
+on a rank that missed a gradient itself (a parameter it did reach is used globally), so the
+usual step never waits on the host.
 
 The loss each worker differentiates is already normalised by the GLOBAL batch (see
 ``training/compile_utils.py``), so the reduction is a plain sum.
@@ -29,9 +35,11 @@ _COMPRESSION = {None: None, "none": None, "fp16": torch.float16, "bf16": torch.b
 class _Bucket:
     def __init__(self, params: list[torch.nn.Parameter], compression: torch.dtype | None):
         self.params = params
-        dtype = params[0].dtype
-        self.buffer = torch.zeros(sum(p.numel() for p in params), dtype=dtype,
+        size = sum(p.numel() for p in params)
+        # Gradients, then one "used" counter per parameter.
+        self.buffer = torch.zeros(size + len(params), dtype=params[0].dtype,
                                   device=params[0].device)
+        self.used = self.buffer[size:]
         self.wire = self.buffer if compression is None else torch.empty_like(
             self.buffer, dtype=compression)
         self.slices = {}
@@ -48,6 +56,10 @@ class _Bucket:
         self.filled.clear()
         self.work = None
 
+    @property
+    def complete(self) -> bool:
+        return len(self.filled) == len(self.params)
+
 
 class GradientReducer:
     """Sums gradients across ranks, bucket by bucket, as backward produces them.
@@ -56,6 +68,7 @@ class GradientReducer:
         params: the trainable parameters, in model order.
         comm: the communicator.
         bucket_bytes: target bucket size.
+        first_bucket_bytes: size of the first bucket (the last layers' gradients).
         compression: None, "fp16" or "bf16": gradients travel in that dtype.
 
     Example:
@@ -70,14 +83,22 @@ class GradientReducer:
                 f"compression must be one of {sorted(k for k in _COMPRESSION if k)} or None. "
                 f"Received: compression={compression!r}"
             )
+        for name, value in (("bucket_bytes", bucket_bytes),
+                            ("first_bucket_bytes", first_bucket_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+        params = list(params)
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("GradientReducer received the same parameter twice.")
         self.comm = comm
         self.compression = _COMPRESSION[compression]
-        self.buckets = self._make_buckets(list(params), bucket_bytes, first_bucket_bytes)
+        self.buckets = self._make_buckets(params, bucket_bytes, first_bucket_bytes)
         self.bucket_of = {}
         for index, bucket in enumerate(self.buckets):
             for p in bucket.params:
                 self.bucket_of[p] = index
         self.next_to_launch = 0
+        self.active = False
         self.handles = [
             p.register_post_accumulate_grad_hook(self._on_grad_ready) for p in self.bucket_of
         ]
@@ -101,8 +122,11 @@ class GradientReducer:
         for bucket in self.buckets:
             bucket.reset()
         self.next_to_launch = 0
+        self.active = True
 
     def _on_grad_ready(self, param: torch.nn.Parameter) -> None:
+        if not self.active:
+            return  # a backward outside a training step (user code): not ours to reduce
         bucket = self.buckets[self.bucket_of[param]]
         offset, n = bucket.slices[param]
         bucket.buffer[offset : offset + n].copy_(param.grad.reshape(-1))
@@ -120,12 +144,20 @@ class GradientReducer:
             self.next_to_launch += 1
 
     def _launch(self, bucket: _Bucket) -> None:
+        if bucket.complete:
+            bucket.used.fill_(1.0)
+        else:
+            flags = [1.0 if id(p) in bucket.filled else 0.0 for p in bucket.params]
+            bucket.used.copy_(torch.tensor(flags, dtype=bucket.used.dtype))
         if bucket.wire is not bucket.buffer:
             bucket.wire.copy_(bucket.buffer)
         bucket.work = self.comm.all_reduce(bucket.wire, async_op=True)
 
     def finish(self) -> None:
         """Call after backward: reduces what is left, waits, and sets ``p.grad`` views."""
+        if not self.active:
+            raise RuntimeError("GradientReducer.finish() called without prepare().")
+        self.active = False
         for bucket in self.buckets[self.next_to_launch :]:
             if bucket.pending:
                 # Gradients this step did not produce are zeros on this rank.
@@ -139,7 +171,11 @@ class GradientReducer:
             bucket.work.wait()
             if bucket.wire is not bucket.buffer:
                 bucket.buffer.copy_(bucket.wire)
-            for p in bucket.params:
+            used = None if bucket.complete else bucket.used.tolist()
+            for index, p in enumerate(bucket.params):
+                if used is not None and used[index] < 0.5:
+                    p.grad = None  # no rank reached it: as on one worker
+                    continue
                 offset, n = bucket.slices[p]
                 p.grad = bucket.buffer[offset : offset + n].view_as(p)
 
@@ -148,3 +184,4 @@ class GradientReducer:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        self.active = False

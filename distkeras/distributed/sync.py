@@ -14,12 +14,22 @@ from distkeras.distributed.reducer import GradientReducer
 
 
 def weight_signature(model) -> list[tuple[str, tuple]]:
-    """(layer/weight name, shape) for every weight, in ``model.weights`` order."""
+    """(layer/weight name, shape) for every weight, in ``model.weights`` order, then the
+    optimizer's variables (which are broadcast too)."""
     signature = []
     for layer in _layers_with_weights(model):
         for spec in layer._weight_specs:
             signature.append((f"{layer.name}/{spec.name}", tuple(spec.param.shape)))
+    for index, variable in enumerate(_optimizer_state(model)):
+        signature.append((f"optimizer/variable_{index}", tuple(variable.shape)))
     return signature
+
+
+def _optimizer_state(model) -> list[torch.Tensor]:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "built", False):
+        return []
+    return [v for v in optimizer.variables if isinstance(v, torch.Tensor)]
 
 
 def _layers_with_weights(model):
@@ -126,12 +136,34 @@ def check_and_broadcast(model, comm: Communicator) -> None:
     """Start of fit: same shapes everywhere, then rank 0's weights and optimizer state."""
     check_same_weights_shapes(model, comm)
     broadcast_tensors([spec.param for spec in model._weight_spec_list()], comm)
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and getattr(optimizer, "built", False):
-        state = [v for v in optimizer.variables if isinstance(v, torch.Tensor)]
+    state = _optimizer_state(model)
+    if state:
         broadcast_tensors(state, comm)
-        if hasattr(optimizer, "_sync_host_state"):
-            optimizer._sync_host_state()
+        if hasattr(model.optimizer, "_sync_host_state"):
+            model.optimizer._sync_host_state()
+
+
+def check_same_data(description: dict, comm: Communicator) -> None:
+    """Raises on EVERY rank if the workers were given different data or batch settings.
+
+    ``description`` holds what must agree, e.g. ``{"samples": 100, "batch_size": 32}``.
+    Different sample counts would give the workers different numbers of steps, and their
+    collectives would stop matching: a hang instead of an error.
+    """
+    everyone = comm.all_gather_object(description)
+    for key in description:
+        values = [d.get(key) for d in everyone]
+        if len(set(map(repr, values))) > 1:
+            detail = ", ".join(f"rank {r}: {v}" for r, v in enumerate(values))
+            hint = (
+                " Give every worker the full arrays: distkeras splits each global batch "
+                "between the workers itself."
+                if key == "samples"
+                else ""
+            )
+            raise ValueError(
+                f"The workers were given different data: {key} differs ({detail}).{hint}"
+            )
 
 
 def make_reducer(params: list[torch.nn.Parameter], comm: Communicator, **options):

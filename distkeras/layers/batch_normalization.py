@@ -139,6 +139,11 @@ class BatchNormalization(Layer):
                 f"BatchNormalization layer '{self.name}' needs a known size on axis {self.axis}. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
+        if dim == 0:
+            raise ValueError(
+                f"BatchNormalization layer '{self.name}' needs a non-empty axis {self.axis} "
+                f"(the features it normalizes). Received: input_shape={tuple(input_shape)}"
+            )
         shape = (dim,)
         if self.scale:
             self.gamma = self.add_weight(
@@ -189,7 +194,10 @@ class BatchNormalization(Layer):
         # Keras 3: a frozen (trainable=False) BN always runs in inference mode.
         use_batch_stats = bool(training) and self.trainable
         count = x.numel() // max(x.shape[axis], 1)
-        if use_batch_stats and (self.synchronized or mask is not None or count < 2):
+        # torch's fused kernel refuses epsilon=0 in training, which Keras allows.
+        if use_batch_stats and (
+            self.synchronized or mask is not None or count < 2 or self.epsilon == 0
+        ):
             outputs = self._normalize_with_moments(x, axis, mask)
         else:
             outputs = self._fused(x, axis, use_batch_stats)

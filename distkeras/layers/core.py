@@ -204,7 +204,16 @@ class Embedding(Layer):
         # Declaring `mask` makes the base class ask compute_mask for the output mask.
         if inputs.dtype not in (torch.int32, torch.int64):
             inputs = inputs.long()
-        return F.embedding(inputs, self.embeddings)
+        try:
+            return F.embedding(inputs, self.embeddings)
+        except IndexError as err:
+            # Checking the ids up front would cost a host sync per step; torch's own check
+            # (CPU) is free, so translate its message instead.
+            raise ValueError(
+                f"Embedding layer '{self.name}' received ids outside [0, input_dim) with "
+                f"input_dim={self.input_dim}. Make input_dim the vocabulary size (plus 1 when "
+                "id 0 is padding)."
+            ) from err
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:

@@ -106,11 +106,30 @@ class Dropout(_RandomLayer):
             noise_shape = tuple(noise_shape)
         self.noise_shape = noise_shape
 
-    def _concrete_noise_shape(self, inputs: torch.Tensor) -> tuple:
-        if len(self.noise_shape) != inputs.ndim:
+    def build(self, input_shape):
+        # Checked here, not only when training, so a bad noise_shape fails at model build.
+        if self.noise_shape is None or not isinstance(input_shape, (tuple, list)):
+            return
+        shape = tuple(input_shape)
+        # The batch size may change between calls: _concrete_noise_shape checks it.
+        if len(self.noise_shape) != len(shape) or any(
+            d is not None and s is not None and d not in (1, s)
+            for d, s in zip(self.noise_shape[1:], shape[1:])
+        ):
             raise ValueError(
                 f"Dropout layer '{self.name}': `noise_shape` {self.noise_shape} must have one "
-                f"entry per input dimension. Received: inputs.shape={tuple(inputs.shape)}"
+                "entry per input dimension, each None, 1 or that dimension's size. "
+                f"Received: input_shape={shape}"
+            )
+
+    def _concrete_noise_shape(self, inputs: torch.Tensor) -> tuple:
+        if len(self.noise_shape) != inputs.ndim or any(
+            d is not None and d not in (1, s) for d, s in zip(self.noise_shape, inputs.shape)
+        ):
+            raise ValueError(
+                f"Dropout layer '{self.name}': `noise_shape` {self.noise_shape} must have one "
+                "entry per input dimension, each None, 1 or that dimension's size. "
+                f"Received: inputs.shape={tuple(inputs.shape)}"
             )
         return tuple(s if d is None else d for d, s in zip(self.noise_shape, inputs.shape))
 

@@ -227,7 +227,7 @@ class Functional(Model):
     def from_config(cls, config: dict, custom_objects: dict | None = None):
         from distkeras.models.serialization import functional_from_config
 
-        return functional_from_config(config, custom_objects)
+        return functional_from_config(config, custom_objects, cls=cls)
 
 
 def _check_input_shape(model, symbolic: KerasTensor, value: torch.Tensor) -> None:

@@ -17,7 +17,7 @@ import datetime
 import io
 import json
 import os
-import tempfile
+import uuid
 import warnings
 import zipfile
 import zlib
@@ -46,17 +46,16 @@ def _check_overwrite(filepath: str, overwrite: bool) -> None:
 def _atomic_write(filepath: str, data: bytes) -> None:
     """Writes ``data`` to a temporary file beside ``filepath``, then moves it into place."""
     directory = os.path.dirname(os.path.abspath(filepath))
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(filepath)}.", suffix=".tmp", dir=directory
+    tmp = os.path.join(
+        directory, f".{os.path.basename(filepath)}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     )
+    # os.open applies the process umask, so the file gets the permissions a plain open() gives.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, filepath)
     except BaseException:
         if os.path.exists(tmp):

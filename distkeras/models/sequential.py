@@ -131,7 +131,7 @@ class Sequential(Model):
     def from_config(cls, config: dict, custom_objects: dict | None = None):
         from distkeras.models.serialization import sequential_from_config
 
-        return sequential_from_config(config, custom_objects)
+        return sequential_from_config(config, custom_objects, cls=cls)
 
 
 def _input_dtype(layer: Layer) -> str | None:

@@ -102,18 +102,22 @@ def _jsonable(value):
     return value  # json.dumps reports what cannot be written
 
 
-def _find_code(config, path: str = "config"):
-    """Where a config stores Python bytecode (Keras writes it as ``__lambda__``), or None."""
+def _find_code(config, owner: str | None = None, path: str = ""):
+    """(layer name, path) where a config stores Python bytecode, which Keras writes as a
+    ``__lambda__`` object; None if it stores none."""
     if isinstance(config, dict):
         if config.get("class_name") == "__lambda__":
-            return path
+            return owner, path
+        inner = config.get("config")
+        if "class_name" in config and isinstance(inner, dict) and inner.get("name"):
+            owner = inner["name"]
         for key, value in config.items():
-            found = _find_code(value, f"{path}.{key}")
+            found = _find_code(value, owner, f"{path}.{key}" if path else key)
             if found:
                 return found
     elif isinstance(config, list):
         for i, value in enumerate(config):
-            found = _find_code(value, f"{path}[{i}]")
+            found = _find_code(value, owner, f"{path}[{i}]")
             if found:
                 return found
     return None
@@ -154,16 +158,16 @@ def deserialize_layer(spec: dict, custom_objects: dict | None = None) -> Layer:
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise ValueError(f"Expected a layer config with a 'class_name'. Received: {spec!r}")
     inner = dict(spec.get("config") or {})
-    if serialization_utils.in_safe_mode():
-        where = _find_code(inner)
-        if where:
-            raise ValueError(
-                f"Layer config of class {spec['class_name']!r} stores Python bytecode (a "
-                f"`lambda`) at {where}. Loading it would run code from the file, so it is "
-                "refused in safe mode. If you trust the file, pass safe_mode=False to "
-                "load_model() (or model_from_json inside "
-                "distkeras.utils.serialization.safe_mode_scope(False))."
-            )
+    found = _find_code(spec) if serialization_utils.in_safe_mode() else None
+    if found:
+        owner, where = found
+        raise ValueError(
+            f"The config of layer {owner!r} stores Python bytecode (a `lambda`, at {where}). "
+            "Loading it would run code from the file, so it is refused in safe mode. If you "
+            "trust the file, pass safe_mode=False to load_model() (or deserialize inside "
+            "distkeras.utils.serialization.safe_mode_scope(False)); better, replace the "
+            "lambda by a named function registered with register_keras_serializable."
+        )
     cls = _resolve_class(spec, custom_objects)
     if cls is InputLayer or spec.get("class_name") == "InputLayer":
         for key, default in _IGNORED_KERAS_KEYS.items():
@@ -219,12 +223,13 @@ def sequential_config(model) -> dict:
     return config
 
 
-def sequential_from_config(config, custom_objects: dict | None = None):
+def sequential_from_config(config, custom_objects: dict | None = None, cls=None):
+    """``Sequential.from_config()``: adds each layer in turn, then builds if the shape is known."""
     from distkeras.models.sequential import Sequential
 
     if isinstance(config, list):  # Keras 2 wrote a bare list of layers
         config = {"layers": config}
-    model = Sequential(name=config.get("name"))
+    model = (cls or Sequential)(name=config.get("name"))
     for layer_spec in config.get("layers", []):
         model.add(deserialize_layer(layer_spec, custom_objects))
     build_input_shape = config.get("build_input_shape")
@@ -311,7 +316,8 @@ class _NodeNotReady(Exception):
     """A node's input comes from a layer call not rebuilt yet."""
 
 
-def functional_from_config(config: dict, custom_objects: dict | None = None):
+def functional_from_config(config: dict, custom_objects: dict | None = None, cls=None):
+    """``Functional.from_config()``: rebuilds the layers, replays their calls, wires the model."""
     from distkeras.models.functional import Functional
 
     config = dict(config)
@@ -379,7 +385,7 @@ def functional_from_config(config: dict, custom_objects: dict | None = None):
         inputs = inputs[0]
     if isinstance(outputs, list) and len(outputs) == 1:
         outputs = outputs[0]
-    model = Functional(inputs=inputs, outputs=outputs, name=config.get("name"))
+    model = (cls or Functional)(inputs=inputs, outputs=outputs, name=config.get("name"))
     if config.get("trainable") is False:
         model.trainable = False
     return model

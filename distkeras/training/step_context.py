@@ -30,6 +30,10 @@ class StepContext:
         self.reducer = None
         self.params: list[torch.nn.Parameter] | None = None
         self.prepared = False
+        # compile(jit_compile=True): the forward pass of train/test steps runs through
+        # torch.compile (loss, backward and optimizer stay eager). Made once per compile(),
+        # so later fits reuse the compiled graphs.
+        self.forward = torch.compile(model) if getattr(model, "jit_compile", False) else model
 
     # ----------------------------------------------------------------------- set-up
     def begin_fit(self) -> None:
@@ -68,7 +72,10 @@ class StepContext:
             if isinstance(x, torch.utils.data.Dataset) and not hasattr(x, "__next__"):
                 x = data_module.dataset_to_loader(x, batch_size or 32, shuffle, self.rank,
                                                   self.world_size)
-            return data_module.IterableData(x, steps, world_size=self.world_size)
+            data = data_module.IterableData(x, steps, world_size=self.world_size)
+            if self.world_size > 1:
+                self._check_same_data({"steps": data.steps_per_epoch})
+            return data
         if whole:
             batch_size = int(flatten(x)[0].shape[0]) if hasattr(flatten(x)[0], "shape") else None
         if batch_size is not None and self.world_size > 1 and batch_size < self.world_size:
@@ -81,21 +88,54 @@ class StepContext:
             seed=getattr(self.model, "_shuffle_seed", 0), rank=self.rank,
             world_size=self.world_size, steps=steps,
         )
+        if self.world_size > 1:
+            self._check_same_data({"samples": data.num_samples, "batch_size": data.batch_size,
+                                   "steps": data.steps_per_epoch, "shuffle": shuffle})
         self._check_inputs(data)
         return data
 
+    def _check_same_data(self, description: dict) -> None:
+        # Workers with different step counts would mismatch collectives and hang.
+        from distkeras.distributed import sync
+
+        sync.check_same_data(description, self.comm)
+
     def _check_inputs(self, data) -> None:
+        """Checks ranks before the first step and casts arrays once to their Input's dtype.
+
+        Keras converts inputs to ``Input(dtype=...)``: integer pixels feed a float model and
+        float ids an Embedding.
+        """
         expected = getattr(self.model, "inputs", None) or []
-        received = flatten(data.x)
-        if not expected or len(expected) != len(received):
-            return
-        for symbolic, tensor in zip(expected, received):
+        x = data.x
+        if isinstance(x, dict):
+            by_name = {t.name: t for t in expected}
+            slots = [(by_name.get(key), key) for key in x]
+        elif isinstance(x, torch.Tensor):
+            slots = [(expected[0], None)] if len(expected) == 1 else []
+        elif all(isinstance(t, torch.Tensor) for t in x) and len(x) == len(expected):
+            x = list(x)
+            slots = list(zip(expected, range(len(x))))
+        else:
+            slots = []
+        for symbolic, key in slots:
+            tensor = x if key is None else x[key]
+            if symbolic is None:
+                continue
             if len(symbolic.shape) != tensor.ndim:
                 raise ValueError(
                     f"Model '{self.model.name}' expects input '{symbolic.name}' of rank "
                     f"{len(symbolic.shape)} (shape {symbolic.shape}); received data of shape "
                     f"{tuple(tensor.shape)}."
                 )
+            dtype = backend.standardize_dtype(symbolic.dtype)
+            if tensor.dtype != dtype and not (tensor.is_floating_point()
+                                              and dtype.is_floating_point):
+                if key is None:
+                    x = tensor.to(dtype)
+                else:
+                    x[key] = tensor.to(dtype)
+        data.x = type(data.x)(x) if isinstance(data.x, tuple) else x
         for target in flatten(data.y) if data.y is not None else []:
             if not (target.is_floating_point() or target.dtype in (
                     torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8,
@@ -151,7 +191,7 @@ class StepContext:
                                         "the model's outputs")
             self._prepare(self._targets(batch, probe), probe)
         with self._autocast():
-            y_pred = model(batch.x, training=training)
+            y_pred = self.forward(batch.x, training=training)
         y_pred_flat = flatten_outputs(y_pred, self.names, "the model's outputs")
         y_true_flat = self._targets(batch, y_pred_flat)
         loss, per_output = model._compiled_loss(

@@ -73,8 +73,14 @@ class Trainer:
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
-            raise RuntimeError(
-                f"Model '{self.name}': call compile() before {what}()."
+            # ValueError, as Keras raises, so ported `except ValueError` code keeps working.
+            raise ValueError(
+                f"Model '{self.name}': you must call compile() before calling {what}()."
+            )
+        if self._compiled_loss is None:
+            raise ValueError(
+                f"Model '{self.name}': no loss to compute in {what}(); pass a `loss` to "
+                "compile()."
             )
 
     def _step_context(self) -> StepContext:
@@ -105,8 +111,6 @@ class Trainer:
             >>> history = model.fit(x_train, y_train, epochs=5, batch_size=32)
         """
         self._require_compiled("fit")
-        if self._compiled_loss is None:
-            raise ValueError(f"Model '{self.name}': compile() with a `loss` before fit().")
         step = self._step_context()
         step.begin_fit()
         if validation_split and validation_data is None:
@@ -147,7 +151,8 @@ class Trainer:
                     break
             logs = step.epoch_logs()
             if val is not None and _should_validate(epoch, validation_freq):
-                val_logs = self._run_evaluation(val, callbacks_module.CallbackList())
+                # Keras runs validation with the fit's callbacks (their on_test_* hooks).
+                val_logs = self._run_evaluation(val, callback_list)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             logs = dict(sorted(logs.items()))
             callback_list.on_epoch_end(epoch, logs)

@@ -22,7 +22,12 @@ def test_filenames_formatted_from_epoch_and_logs(tmp_path):
     model = make_model()
     path = str(tmp_path / "w-{epoch:02d}-{loss:.3f}-{val_loss:.2f}.weights.h5")
     history = model.fit(
-        x, y, epochs=3, batch_size=8, validation_split=0.25, verbose=0,
+        x,
+        y,
+        epochs=3,
+        batch_size=8,
+        validation_split=0.25,
+        verbose=0,
         callbacks=[callbacks.ModelCheckpoint(path, save_weights_only=True)],
     )
     h = history.history
@@ -37,8 +42,14 @@ def test_weights_only_file_holds_that_epochs_weights(tmp_path):
     model = make_model(optimizer="adam")
     recorder, weights = record_weights()
     path = str(tmp_path / "e{epoch}.weights.h5")
-    model.fit(x, y, epochs=2, batch_size=8, verbose=0,
-              callbacks=[recorder, callbacks.ModelCheckpoint(path, save_weights_only=True)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[recorder, callbacks.ModelCheckpoint(path, save_weights_only=True)],
+    )
     for epoch in range(2):
         fresh = make_model(optimizer="adam")
         fresh.load_weights(str(tmp_path / f"e{epoch + 1}.weights.h5"))
@@ -53,18 +64,25 @@ def test_save_best_only_keeps_best(tmp_path):
     best = str(tmp_path / "best.weights.h5")
     per_epoch = str(tmp_path / "best-{epoch}.keras")
     model.fit(
-        x, y, epochs=5, batch_size=16, verbose=0,
+        x,
+        y,
+        epochs=5,
+        batch_size=16,
+        verbose=0,
         callbacks=[
-            inject("score", scores), recorder,
-            callbacks.ModelCheckpoint(best, monitor="score", mode="max", save_best_only=True,
-                                      save_weights_only=True),
-            callbacks.ModelCheckpoint(per_epoch, monitor="score", mode="max",
-                                      save_best_only=True),
+            inject("score", scores),
+            recorder,
+            callbacks.ModelCheckpoint(
+                best, monitor="score", mode="max", save_best_only=True, save_weights_only=True
+            ),
+            callbacks.ModelCheckpoint(per_epoch, monitor="score", mode="max", save_best_only=True),
         ],
     )
     # Improvements at epochs 1, 2 and 4 (1-based): only those are written.
     assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".keras")) == [
-        "best-1.keras", "best-2.keras", "best-4.keras",
+        "best-1.keras",
+        "best-2.keras",
+        "best-4.keras",
     ]
     fresh = make_model()
     fresh.load_weights(best)
@@ -77,12 +95,25 @@ def test_initial_value_threshold_and_auto_mode_for_loss(tmp_path):
     x, y = make_data()
     model = make_model()
     path = str(tmp_path / "m-{epoch}.keras")
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[
-        callbacks.ModelCheckpoint(path, monitor="loss", save_best_only=True,
-                                  initial_value_threshold=1e-9)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            callbacks.ModelCheckpoint(
+                path, monitor="loss", save_best_only=True, initial_value_threshold=1e-9
+            )
+        ],
+    )
     assert os.listdir(tmp_path) == []  # no epoch beats the threshold
-    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[
-        callbacks.ModelCheckpoint(path, monitor="loss", save_best_only=True)])
+    history = model.fit(
+        x,
+        y,
+        epochs=3,
+        verbose=0,
+        callbacks=[callbacks.ModelCheckpoint(path, monitor="loss", save_best_only=True)],
+    )
     loss = history.history["loss"]
     expected = [f"m-{e + 1}.keras" for e in range(3) if loss[e] == min(loss[: e + 1])]
     assert sorted(os.listdir(tmp_path)) == sorted(expected)
@@ -93,9 +124,17 @@ def test_integer_save_freq_saves_every_n_batches(tmp_path):
     model = make_model()
     batches = []
     path = str(tmp_path / "{epoch}-{batch}.weights.h5")
-    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[
-        callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b)),
-        callbacks.ModelCheckpoint(path, save_weights_only=True, save_freq=3)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[
+            callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b)),
+            callbacks.ModelCheckpoint(path, save_weights_only=True, save_freq=3),
+        ],
+    )
     assert len(batches) == 8  # 4 batches per epoch: saves after global batches 3 and 6
     assert sorted(os.listdir(tmp_path)) == ["1-3.weights.h5", "2-2.weights.h5"]
 
@@ -117,9 +156,17 @@ def test_failed_save_keeps_previous_file(tmp_path, monkeypatch):
             monkeypatch.setattr(os, "fsync", failing_fsync)  # the next save fails mid-write
 
     with pytest.raises(OSError, match="No space left"):
-        model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[
-            callbacks.ModelCheckpoint(str(path)),
-            callbacks.LambdaCallback(on_epoch_end=after_save)])
+        model.fit(
+            x,
+            y,
+            epochs=3,
+            batch_size=8,
+            verbose=0,
+            callbacks=[
+                callbacks.ModelCheckpoint(str(path)),
+                callbacks.LambdaCallback(on_epoch_end=after_save),
+            ],
+        )
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left behind
     assert path.read_bytes() == saved["bytes"]
@@ -137,8 +184,13 @@ def test_checkpoint_argument_errors(tmp_path):
     x, y = make_data()
     model = make_model()
     with pytest.raises(KeyError, match="Failed to format"):
-        model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "{nope}.keras"))])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "{nope}.keras"))],
+        )
     config = callbacks.ModelCheckpoint(str(tmp_path / "a.keras"), save_freq=5).get_config()
     assert callbacks.ModelCheckpoint(**config).get_config() == config
 
@@ -147,8 +199,9 @@ def test_epoch_checkpoint_adds_no_batch_hook(tmp_path):
     checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "a.keras"))
     cb_list = callbacks.CallbackList([checkpoint])
     assert not cb_list.listens("on_train_batch_end")
-    cb_list = callbacks.CallbackList([callbacks.ModelCheckpoint(str(tmp_path / "a.keras"),
-                                                                save_freq=2)])
+    cb_list = callbacks.CallbackList(
+        [callbacks.ModelCheckpoint(str(tmp_path / "a.keras"), save_freq=2)]
+    )
     assert cb_list.listens("on_train_batch_end")
 
 
@@ -182,13 +235,16 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert state["epoch"] == 2
 
     epochs_run = []
-    resumed, history = _train(4, [
-        callbacks.BackupAndRestore(backup_dir),
-        callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e))])
+    resumed, history = _train(
+        4,
+        [
+            callbacks.BackupAndRestore(backup_dir),
+            callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e)),
+        ],
+    )
     assert epochs_run == [2, 3]
     assert history.epoch == [2, 3]
-    np.testing.assert_allclose(history.history["loss"], ref_history.history["loss"][2:],
-                               rtol=1e-6)
+    np.testing.assert_allclose(history.history["loss"], ref_history.history["loss"][2:], rtol=1e-6)
     for a, b in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert int(resumed.optimizer.iterations) == int(reference.optimizer.iterations) == 20
@@ -230,8 +286,13 @@ def test_keep_checkpoint_and_failed_backup_keeps_previous(tmp_path, monkeypatch)
     assert torch.load(backup_dir / "backup.pt", weights_only=True)["epoch"] == 1
 
     epochs_run = []
-    _train(3, [callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
-               callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e))])
+    _train(
+        3,
+        [
+            callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
+            callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e)),
+        ],
+    )
     assert epochs_run == [1, 2]
     assert torch.load(backup_dir / "backup.pt", weights_only=True)["epoch"] == 3
     # A finished run kept its backup: running again trains no further epoch.
@@ -257,8 +318,13 @@ def test_batch_level_backup_resumes_at_start_of_epoch(tmp_path):
     # 5 batches per epoch: the last backup came after global batch 8 = batch 2 of epoch 1.
     assert (state["epoch"], state["batch"]) == (1, 2)
     epochs_run = []
-    _train(3, [callbacks.BackupAndRestore(backup_dir, save_freq=2),
-               callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e))])
+    _train(
+        3,
+        [
+            callbacks.BackupAndRestore(backup_dir, save_freq=2),
+            callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e)),
+        ],
+    )
     assert epochs_run == [1, 2]
 
 

@@ -16,7 +16,11 @@ def _fit(values, epochs=None, **kwargs):
     model = make_model()
     stopper = callbacks.EarlyStopping(monitor="score", **kwargs)
     history = model.fit(
-        x, y, epochs=epochs or len(values), batch_size=16, verbose=0,
+        x,
+        y,
+        epochs=epochs or len(values),
+        batch_size=16,
+        verbose=0,
         callbacks=[inject("score", values), stopper],
     )
     return history, stopper
@@ -68,7 +72,12 @@ def test_real_val_loss_stops_and_restores_best_weights():
     recorder, weights = record_weights()
     stopper = callbacks.EarlyStopping(patience=2, restore_best_weights=True, min_delta=1e-3)
     history = model.fit(
-        x, y, epochs=25, batch_size=4, validation_split=0.25, verbose=0,
+        x,
+        y,
+        epochs=25,
+        batch_size=4,
+        validation_split=0.25,
+        verbose=0,
         callbacks=[recorder, stopper],
     )
     val = history.history["val_loss"]
@@ -84,10 +93,17 @@ def test_restore_best_weights_from_first_monitored_epoch():
     x, y = make_data()
     model = make_model()
     recorder, weights = record_weights()
-    stopper = callbacks.EarlyStopping(monitor="score", mode="max", patience=1,
-                                      restore_best_weights=True)
-    model.fit(x, y, epochs=5, batch_size=16, verbose=0,
-              callbacks=[inject("score", [5, 4, 3, 2, 1]), recorder, stopper])
+    stopper = callbacks.EarlyStopping(
+        monitor="score", mode="max", patience=1, restore_best_weights=True
+    )
+    model.fit(
+        x,
+        y,
+        epochs=5,
+        batch_size=16,
+        verbose=0,
+        callbacks=[inject("score", [5, 4, 3, 2, 1]), recorder, stopper],
+    )
     assert len(weights) == 2
     assert_weights_equal(model.get_weights(), weights[0])
     assert not np.array_equal(weights[0][0], weights[1][0])
@@ -98,8 +114,7 @@ def test_reuse_resets_state():
     model = make_model()
     stopper = callbacks.EarlyStopping(monitor="score", mode="min", patience=1)
     model.fit(x, y, epochs=3, verbose=0, callbacks=[inject("score", [1, 2, 3]), stopper])
-    history = model.fit(x, y, epochs=3, verbose=0,
-                        callbacks=[inject("score", [5, 4, 3]), stopper])
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[inject("score", [5, 4, 3]), stopper])
     assert len(history.history["loss"]) == 3  # best from the first fit is forgotten
 
 
@@ -115,8 +130,13 @@ def test_auto_mode_unknown_metric_raises():
     x, y = make_data()
     model = make_model()
     with pytest.raises(ValueError, match="monitor=score"):
-        model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[inject("score", [1.0]), callbacks.EarlyStopping(monitor="score")])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[inject("score", [1.0]), callbacks.EarlyStopping(monitor="score")],
+        )
 
 
 def test_unknown_mode_warns_and_arguments_validated():

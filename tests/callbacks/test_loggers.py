@@ -21,8 +21,15 @@ def test_csv_logger_rows_equal_history(tmp_path):
     x, y = make_data()
     model = make_model()
     path = tmp_path / "log.csv"
-    history = model.fit(x, y, epochs=3, batch_size=8, validation_split=0.25, verbose=0,
-                        callbacks=[callbacks.CSVLogger(str(path))])
+    history = model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=8,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[callbacks.CSVLogger(str(path))],
+    )
     rows = _rows(path)
     assert rows[0] == ["epoch", "loss", "val_loss"]
     assert len(rows) == 4
@@ -74,8 +81,18 @@ def test_lambda_callback_hooks_called():
     )
     history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False, callbacks=[cb])
     kinds = [e if isinstance(e, str) else e[0] for e in events]
-    assert kinds == ["train_begin", "epoch_begin", "batch", "batch", "epoch_end",
-                     "epoch_begin", "batch", "batch", "epoch_end", "train_end"]
+    assert kinds == [
+        "train_begin",
+        "epoch_begin",
+        "batch",
+        "batch",
+        "epoch_end",
+        "epoch_begin",
+        "batch",
+        "batch",
+        "epoch_end",
+        "train_end",
+    ]
     # Batch logs are the running epoch average: the last one equals the epoch loss.
     assert events[3][2] == pytest.approx(history.history["loss"][0], rel=1e-6)
     assert events[4][2] == history.history["loss"][0]
@@ -117,9 +134,18 @@ def test_terminate_on_nan_stops_after_the_bad_batch():
     y[20] = np.nan  # third batch of 8 (no shuffling)
     model = make_model()
     batches = []
-    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, shuffle=False, callbacks=[
-        callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b)),
-        callbacks.TerminateOnNaN()])
+    history = model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=8,
+        verbose=0,
+        shuffle=False,
+        callbacks=[
+            callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b)),
+            callbacks.TerminateOnNaN(),
+        ],
+    )
     assert batches == [0, 1, 2]
     assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
 
@@ -129,8 +155,15 @@ def test_terminate_on_nan_raise_error():
     y[0] = np.inf
     model = make_model()
     with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 0"):
-        model.fit(x, y, epochs=2, batch_size=8, verbose=0, shuffle=False,
-                  callbacks=[callbacks.TerminateOnNaN(raise_error=True)])
+        model.fit(
+            x,
+            y,
+            epochs=2,
+            batch_size=8,
+            verbose=0,
+            shuffle=False,
+            callbacks=[callbacks.TerminateOnNaN(raise_error=True)],
+        )
 
 
 def test_terminate_on_nan_reads_only_the_loss():

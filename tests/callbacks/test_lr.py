@@ -43,16 +43,22 @@ def test_reduce_lr_on_plateau_schedule(kwargs):
     values = [1.0, 0.9, 0.9, 0.92, 0.8, 0.8, 0.81, 0.79, 0.9, 0.9]
     seen = []
     history = model.fit(
-        x, y, epochs=len(values), batch_size=16, verbose=0,
-        callbacks=[_lr_at_epoch_begin(model, seen), inject("score", values),
-                   callbacks.ReduceLROnPlateau(monitor="score", mode="min", **kwargs)],
+        x,
+        y,
+        epochs=len(values),
+        batch_size=16,
+        verbose=0,
+        callbacks=[
+            _lr_at_epoch_begin(model, seen),
+            inject("score", values),
+            callbacks.ReduceLROnPlateau(monitor="score", mode="min", **kwargs),
+        ],
     )
     full = {"min_lr": 0.0, "min_delta": 1e-4, **kwargs}
     expected_after = _reference_plateau(values, 0.01, **full)
     assert len(set(expected_after)) > 1  # the schedule does reduce
     np.testing.assert_allclose(seen, [0.01] + expected_after[:-1], rtol=1e-6)
-    np.testing.assert_allclose(float(model.optimizer.learning_rate), expected_after[-1],
-                               rtol=1e-6)
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), expected_after[-1], rtol=1e-6)
     # The rate in the logs is the one the epoch trained with.
     np.testing.assert_allclose(history.history["learning_rate"], seen, rtol=1e-6)
 
@@ -60,13 +66,27 @@ def test_reduce_lr_on_plateau_schedule(kwargs):
 def test_reduce_lr_auto_mode_maximizes_acc_names():
     x, y = make_data()
     model = make_model()
-    model.fit(x, y, epochs=4, verbose=0, callbacks=[
-        inject("val_acc", [0.5, 0.6, 0.7, 0.8]),
-        callbacks.ReduceLROnPlateau(monitor="val_acc", patience=1)])
+    model.fit(
+        x,
+        y,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            inject("val_acc", [0.5, 0.6, 0.7, 0.8]),
+            callbacks.ReduceLROnPlateau(monitor="val_acc", patience=1),
+        ],
+    )
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)  # rising acc: kept
-    model.fit(x, y, epochs=4, verbose=0, callbacks=[
-        inject("val_score", [0.5, 0.6, 0.7, 0.8]),
-        callbacks.ReduceLROnPlateau(monitor="val_score", patience=1, factor=0.5)])
+    model.fit(
+        x,
+        y,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            inject("val_score", [0.5, 0.6, 0.7, 0.8]),
+            callbacks.ReduceLROnPlateau(monitor="val_score", patience=1, factor=0.5),
+        ],
+    )
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01 * 0.5**3)
 
 
@@ -87,9 +107,16 @@ def test_scheduler_sets_rate_each_epoch_and_logs_it():
     x, y = make_data()
     model = make_model(optimizer="sgd")
     seen = []
-    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[
-        callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch else lr),
-        _lr_at_epoch_begin(model, seen)])
+    history = model.fit(
+        x,
+        y,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch else lr),
+            _lr_at_epoch_begin(model, seen),
+        ],
+    )
     np.testing.assert_allclose(seen, [0.01, 0.005, 0.0025, 0.00125], rtol=1e-6)
     np.testing.assert_allclose(history.history["learning_rate"], seen, rtol=1e-6)
 
@@ -98,9 +125,16 @@ def test_scheduler_rate_is_used_by_the_optimizer():
     x, y = make_data()
     model = make_model(optimizer="sgd")
     recorder, weights = record_weights()
-    model.fit(x, y, epochs=3, verbose=0, callbacks=[
-        callbacks.LearningRateScheduler(lambda epoch: 0.05 if epoch == 0 else 0.0),
-        recorder])
+    model.fit(
+        x,
+        y,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            callbacks.LearningRateScheduler(lambda epoch: 0.05 if epoch == 0 else 0.0),
+            recorder,
+        ],
+    )
     assert not np.array_equal(weights[0][0], make_model().get_weights()[0])
     for later in weights[1:]:  # a zero rate leaves the weights where epoch 0 left them
         for a, b in zip(later, weights[0]):
@@ -113,5 +147,10 @@ def test_scheduler_errors():
     x, y = make_data()
     model = make_model()
     with pytest.raises(ValueError, match="should be a float"):
-        model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[callbacks.LearningRateScheduler(lambda epoch, lr: "fast")])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[callbacks.LearningRateScheduler(lambda epoch, lr: "fast")],
+        )

@@ -2,11 +2,12 @@
 
 import os
 import threading
+import time
 
 from launcher.streams import OutputPump, exit_marker
 
 
-def _pump_through(pump_kwargs, writes, log_dir=None):
+def _pump_through(pump_kwargs, writes, log_dir=None, delay=0.0):
     """Feeds `writes` [(rank, kind, bytes)] through a pump; returns (stdout, stderr, pump)."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -20,6 +21,7 @@ def _pump_through(pump_kwargs, writes, log_dir=None):
     pump.start()
     for rank, kind, data in writes:
         os.write(sources[(rank, kind)], data)
+        time.sleep(delay)  # > 50 ms: the pump writes out what it has before the next write
     for fd in sources.values():
         os.close(fd)
     results = {}
@@ -48,10 +50,10 @@ def test_prefixes_partial_lines_and_tails(tmp_path):
     out, err, pump = _pump_through(
         {"tail_lines": 2},
         [
-            (0, "stdout", b"one\ntw"),
-            (0, "stdout", b"o\n\rstep 1\rstep 2\n"),
             (2, "stdout", b"hello\r\n"),
             (1, "stderr", b"e1\ne2\ne3\nno newline"),
+            (0, "stdout", b"one\ntw"),
+            (0, "stdout", b"o\n\rstep 1\rstep 2\n"),
         ],
         log_dir=tmp_path,
     )
@@ -66,6 +68,15 @@ def test_prefixes_partial_lines_and_tails(tmp_path):
     assert pump.tail(0) == ([], ["two", "step 2"])  # "step 1" was redrawn over
     assert (tmp_path / "rank_0.log").read_bytes() == b"one\ntwo\n\rstep 1\rstep 2\n"
     assert (tmp_path / "rank_1.log").read_bytes().count(b"e2\n") == 1
+
+
+def test_a_partial_line_is_ended_before_another_rank_writes():
+    out, _, _ = _pump_through(
+        {},
+        [(0, "stdout", b"Password: "), (1, "stdout", b"line\n"), (0, "stdout", b"ok\n")],
+        delay=0.2,
+    )
+    assert out == b"[rank 0] Password: \n[rank 1] line\n[rank 0] ok\n"
 
 
 def test_relay_prefixed_input_and_exit_markers(tmp_path):

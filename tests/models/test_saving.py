@@ -305,6 +305,21 @@ def test_subclassed_keras_file_with_get_config(tmp_path):
     np.testing.assert_array_equal(run(loaded, x), run(model, x))
 
 
+@register_keras_serializable(package="tests")
+class StackOfLayers(distkeras.Sequential):
+    pass
+
+
+def test_sequential_subclass_keeps_its_class(tmp_path):
+    model = StackOfLayers([distkeras.Input((4,)), layers.Dense(2)])
+    path = tmp_path / "stack.keras"
+    model.save(path)
+    loaded = distkeras.models.load_model(path)
+    assert type(loaded) is StackOfLayers
+    x = rand(2, 4)
+    np.testing.assert_array_equal(run(loaded, x), run(model, x))
+
+
 def test_unregistered_class_needs_custom_objects(tmp_path):
     class LocalTower(Tower):
         def get_config(self):
@@ -371,11 +386,15 @@ def test_optimizer_state_round_trip(tmp_path):
 
 # ------------------------------------------------------------------------------ safety
 def test_lambda_bytecode_needs_safe_mode_off(tmp_path):
-    model = distkeras.Sequential([distkeras.Input((3,)), layers.Lambda(lambda t: t * 2 + 1)])
+    model = distkeras.Sequential(
+        [distkeras.Input((3,)), layers.Lambda(lambda t: t * 2 + 1, name="affine")]
+    )
     path = tmp_path / "lambda.keras"
     model.save(path)
-    with pytest.raises(ValueError, match="safe_mode=False"):
+    with pytest.raises(ValueError, match=r"layer 'affine' stores Python bytecode.*safe_mode=False"):
         distkeras.models.load_model(path)
+    with pytest.raises(ValueError, match="stores Python bytecode"):
+        distkeras.models.model_from_json(model.to_json())
     loaded = distkeras.models.load_model(path, safe_mode=False)
     x = rand(2, 3)
     np.testing.assert_allclose(run(loaded, x), x * 2 + 1, rtol=1e-6)
@@ -419,6 +438,23 @@ def test_numpy_scalars_in_a_config_are_written_as_numbers(tmp_path):
     assert archive(path)[0]["config"]["layers"][1]["config"]["scale"] == 2.5
     loaded = distkeras.models.load_model(path, custom_objects={"NumpyConfig": NumpyConfig})
     np.testing.assert_allclose(run(loaded, np.ones((1, 2), "float32")), [[2.5, 2.5]])
+
+
+def test_failure_while_writing_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.keras"
+    mlp().save(path)
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        mlp().save(path)
+    with pytest.raises(OSError, match="No space left"):
+        mlp().save_weights(tmp_path / "w.weights.h5")
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.keras"]
 
 
 def test_overwrite_false_raises(tmp_path):

@@ -202,22 +202,3 @@ def test_compute_loss_is_the_compiled_loss_plus_layer_losses():
     assert model.layers[0].kernel.grad is not None
 
 
-# --------------------------------------------------------------------- jit_compile
-def test_jit_compile_trains_and_matches_eager():
-    x, y, _ = make_data(16)
-    eager = make_model(optimizer=optimizers.SGD(0.1))
-    weights = eager.get_weights()
-    eager_hist = eager.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    model = distkeras.Sequential(
-        [layers.Dense(5, activation="tanh", input_dim=4), layers.Dense(3, activation="softmax")]
-    )
-    model.compile(optimizer=optimizers.SGD(0.1), loss="categorical_crossentropy",
-                  jit_compile=True)
-    model.build((None, 4))
-    model.set_weights(weights)
-    history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    np.testing.assert_allclose(history.history["loss"], eager_hist.history["loss"], rtol=1e-5)
-    for a, b in zip(model.get_weights(), eager.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.predict(x, verbose=0), eager.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-6)
