@@ -14,8 +14,13 @@ from distkeras import backend
 from distkeras.utils.serialization import deserialize_object, serialize_object
 
 
-def compute_fans(shape) -> tuple[float, float]:
+def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[float, float]:
+    """(fan_in, fan_out) of a Keras-layout shape; explicit axes (e.g. an einsum kernel's)
+    override the dense/conv convention, as in Keras."""
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        fan_in = math.prod(shape[axis] for axis in input_axes)
+        return float(fan_in), float(math.prod(shape[axis] for axis in output_axes))
     if len(shape) == 0:
         return 1.0, 1.0
     if len(shape) == 1:
@@ -128,7 +133,25 @@ class TruncatedNormal(_Seeded):
 
 
 class VarianceScaling(_Seeded):
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    """Samples with a variance of ``scale / fan`` (fan_in, fan_out or their mean).
+
+    ``input_axes``/``output_axes`` (Keras 3.12+) name the kernel axes the fans are taken over,
+    for kernels that are neither dense nor convolution kernels.
+
+    Example:
+        >>> init = VarianceScaling(scale=2.0, mode="fan_in", distribution="uniform")
+        >>> w = init((3, 4))
+    """
+
+    def __init__(
+        self,
+        scale=1.0,
+        mode="fan_in",
+        distribution="truncated_normal",
+        seed=None,
+        input_axes=None,
+        output_axes=None,
+    ):
         super().__init__(seed)
         if scale <= 0.0:
             raise ValueError(f"Argument `scale` must be positive. Received: scale={scale}")
@@ -136,19 +159,27 @@ class VarianceScaling(_Seeded):
             raise ValueError(
                 f"Argument `mode` must be fan_in, fan_out or fan_avg. Received: mode={mode!r}"
             )
-        if distribution not in ("truncated_normal", "untruncated_normal", "uniform", "normal"):
-            raise ValueError(f"Invalid `distribution` argument. Received: {distribution!r}")
+        distribution = str(distribution).lower()
+        if distribution == "normal":  # Keras's alias: "normal" means the truncated normal
+            distribution = "truncated_normal"
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise ValueError(
+                "Argument `distribution` must be truncated_normal, untruncated_normal, uniform "
+                f"or normal. Received: distribution={distribution!r}"
+            )
         self.scale, self.mode, self.distribution = scale, mode, distribution
+        self.input_axes = None if input_axes is None else list(input_axes)
+        self.output_axes = None if output_axes is None else list(output_axes)
 
     def __call__(self, shape, dtype=None):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         denom = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
         scale = self.scale / max(1.0, denom[self.mode])
         gen = self._generator()
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * scale)
             t = torch.empty(tuple(shape)).uniform_(-limit, limit, generator=gen)
-        elif self.distribution in ("normal", "untruncated_normal"):
+        elif self.distribution == "untruncated_normal":
             t = torch.empty(tuple(shape)).normal_(0.0, math.sqrt(scale), generator=gen)
         else:
             # 0.879... is the stddev of a unit normal truncated at two stddevs.
@@ -156,61 +187,68 @@ class VarianceScaling(_Seeded):
             t = _truncated_normal(shape, 0.0, stddev, gen)
         return t.to(backend.standardize_dtype(dtype))
 
+    def _axes_config(self) -> dict:
+        # Written only when set: Keras releases before 3.12 reject the keys.
+        if self.input_axes is None and self.output_axes is None:
+            return {}
+        return {"input_axes": self.input_axes, "output_axes": self.output_axes}
+
     def get_config(self):
         return {
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
             "seed": self.seed,
+            **self._axes_config(),
         }
 
 
 class GlorotUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, **self._axes_config()}
 
 
 class GlorotNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, **self._axes_config()}
 
 
 class HeNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, **self._axes_config()}
 
 
 class HeUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, **self._axes_config()}
 
 
 class LecunNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, **self._axes_config()}
 
 
 class LecunUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, **self._axes_config()}
 
 
 class Orthogonal(_Seeded):

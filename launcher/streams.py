@@ -60,9 +60,11 @@ class OutputPump:
 
     Example:
 
+        read_end, write_end = os.pipe()
+        proc = subprocess.Popen([sys.executable, "train.py"], stdout=write_end)
+        os.close(write_end)
         pump = OutputPump(log_dir="logs")
-        pump.add(proc.stdout.fileno(), rank=0, kind="stdout")
-        pump.add(proc.stderr.fileno(), rank=0, kind="stderr")
+        pump.add(read_end, rank=0, kind="stdout")  # the pump reads and closes read_end
         pump.start()
     """
 
@@ -93,7 +95,7 @@ class OutputPump:
             self.log_dir.mkdir(parents=True, exist_ok=True)
 
     def add(self, fd: int, rank: int | None, kind: str) -> None:
-        """Registers a pipe read end (`kind` is "stdout" or "stderr"); call before start()."""
+        """Takes over a pipe's read end (`kind`: "stdout" or "stderr"); call before start()."""
         self._streams.append(_Stream(fd, rank, kind, self._dest[kind]))
         self._open_per_rank[rank] += 1
         self._closed_events.setdefault(rank, threading.Event())
@@ -111,9 +113,10 @@ class OutputPump:
         """Waits for all pipes to close; a grandchild holding a pipe open cannot block us."""
         if self._thread is not None:
             self._thread.join(timeout)
-        for log in self._logs.values():
-            log.close()
-        self._logs.clear()
+        if self.drained():  # else the (daemon) thread still writes to them
+            for log in self._logs.values():
+                log.close()
+            self._logs.clear()
 
     def drained(self) -> bool:
         """True when every pipe reached end-of-file and its output was written."""

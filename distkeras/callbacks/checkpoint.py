@@ -285,9 +285,16 @@ class BackupAndRestore(Callback):
             self._restore(state)
         # Ranks that cannot see the file get the weights from rank 0's broadcast at the
         # start of the first step; they only need the epoch.
-        epoch = state["epoch"] if state is not None else None
-        self.model._initial_epoch = dist.communicator().broadcast_object(epoch)
-        self._current_epoch = self.model._initial_epoch
+        position = None
+        if state is not None:
+            position = (state["epoch"], state.get("step", 0), state.get("epoch_state"))
+        epoch, step, epoch_state = dist.communicator().broadcast_object(position)
+        self.model._initial_epoch = epoch
+        if step:
+            # Saved at a preemption: resume inside the epoch, with its loss/metric sums.
+            self.model._initial_step = step
+            self.model._resume_epoch_state = epoch_state
+        self._current_epoch = epoch
 
     def _restore(self, state: dict) -> None:
         model = self.model
@@ -321,7 +328,12 @@ class BackupAndRestore(Callback):
         if self.save_freq == "epoch":
             self._save(epoch=epoch + 1, batch=0)
 
-    def _save(self, epoch: int, batch: int) -> None:
+    def on_preemption(self, epoch: int, step: int, epoch_state: dict) -> bool:
+        """fit was signalled (SIGTERM/SIGUSR1): back up the exact position, mid-epoch."""
+        self._save(epoch=epoch, batch=step - 1, step=step, epoch_state=epoch_state)
+        return True
+
+    def _save(self, epoch: int, batch: int, step: int = 0, epoch_state=None) -> None:
         dist = _distributed()
         if dist.is_chief():
             model = self.model
@@ -337,6 +349,10 @@ class BackupAndRestore(Callback):
                     else None
                 ),
                 "rng": _get_rng_state(),
+                # Steps of `epoch` already done and that epoch's loss/metric sums (set when
+                # saved at a preemption; 0 means "start of the epoch").
+                "step": int(step),
+                "epoch_state": epoch_state,
             }
             os.makedirs(self.backup_dir, exist_ok=True)
             _atomic_torch_save(state, self._state_path)

@@ -74,16 +74,24 @@ def init(backend: str | None = None, timeout_s: float | None = None) -> Communic
                 "distkeras-launch --backend mpi)."
             )
     else:
+        from distkeras import backend as backend_module
         from distkeras.distributed.torch_comm import TorchCommunicator
 
-        from distkeras import backend as backend_module
-
         device = backend_module.get_device()
-        torch_backend = requested if requested in ("gloo", "nccl") else (
-            "nccl" if device.type == "cuda" else "gloo")
-        comm = TorchCommunicator(info.rank, info.world_size, info.master_addr,
-                                 info.master_port, backend=torch_backend, timeout_s=timeout_s,
-                                 device_id=device.index if device.type == "cuda" else None)
+        torch_backend = (
+            requested
+            if requested in ("gloo", "nccl")
+            else ("nccl" if device.type == "cuda" else "gloo")
+        )
+        comm = TorchCommunicator(
+            info.rank,
+            info.world_size,
+            info.master_addr,
+            info.master_port,
+            backend=torch_backend,
+            timeout_s=timeout_s,
+            device_id=device.index if device.type == "cuda" else None,
+        )
     _COMMUNICATOR = comm
     return comm
 
@@ -132,6 +140,19 @@ def shutdown() -> None:
 
 
 __all__ = [
-    "CollectiveError", "CollectiveTimeoutError", "Communicator", "LocalCommunicator", "Work", "init", "is_initialized", "communicator",
-    "rank", "world_size", "local_rank", "is_chief", "barrier", "restart_count", "shutdown",
+    "CollectiveError",
+    "CollectiveTimeoutError",
+    "Communicator",
+    "LocalCommunicator",
+    "Work",
+    "init",
+    "is_initialized",
+    "communicator",
+    "rank",
+    "world_size",
+    "local_rank",
+    "is_chief",
+    "barrier",
+    "restart_count",
+    "shutdown",
 ]

@@ -104,7 +104,7 @@ class Communicator(ABC):
     def barrier(self) -> None:
         """Returns once every rank has entered it."""
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Releases the backend's resources."""
 
 

@@ -14,6 +14,7 @@ completed, so the process then aborts the MPI job at exit rather than hang in
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pickle
 import sys
@@ -107,8 +108,7 @@ class MPICommunicator(Communicator):
             if polls % _POLLS_PER_CHECK == 0:
                 if time.monotonic() > deadline:
                     self._broken = f"{what} timed out"
-                    raise CollectiveTimeoutError(timeout_message(what, self.rank,
-                                                                 self.timeout_s))
+                    raise CollectiveTimeoutError(timeout_message(what, self.rank, self.timeout_s))
                 os.sched_yield()
 
     def _check_usable(self, what: str) -> None:
@@ -123,10 +123,8 @@ class MPICommunicator(Communicator):
             return
         # A timed-out request never completes; MPI_Finalize would wait for it forever.
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
         self.world.Abort(1)
 
     def _done(self, work: _MPIWork, async_op: bool):

@@ -37,11 +37,13 @@ class _Bucket:
         self.params = params
         size = sum(p.numel() for p in params)
         # Gradients, then one "used" counter per parameter.
-        self.buffer = torch.zeros(size + len(params), dtype=params[0].dtype,
-                                  device=params[0].device)
+        self.buffer = torch.zeros(
+            size + len(params), dtype=params[0].dtype, device=params[0].device
+        )
         self.used = self.buffer[size:]
-        self.wire = self.buffer if compression is None else torch.empty_like(
-            self.buffer, dtype=compression)
+        self.wire = (
+            self.buffer if compression is None else torch.empty_like(self.buffer, dtype=compression)
+        )
         self.slices = {}
         offset = 0
         for p in params:
@@ -76,15 +78,23 @@ class GradientReducer:
         >>> reducer.prepare(); loss.backward(); reducer.finish(); optimizer.step(params)
     """
 
-    def __init__(self, params, comm: Communicator, bucket_bytes: int = _BUCKET_BYTES,
-                 first_bucket_bytes: int = _FIRST_BUCKET_BYTES, compression=None):
+    def __init__(
+        self,
+        params,
+        comm: Communicator,
+        bucket_bytes: int = _BUCKET_BYTES,
+        first_bucket_bytes: int = _FIRST_BUCKET_BYTES,
+        compression=None,
+    ):
         if compression not in _COMPRESSION:
             raise ValueError(
                 f"compression must be one of {sorted(k for k in _COMPRESSION if k)} or None. "
                 f"Received: compression={compression!r}"
             )
-        for name, value in (("bucket_bytes", bucket_bytes),
-                            ("first_bucket_bytes", first_bucket_bytes)):
+        for name, value in (
+            ("bucket_bytes", bucket_bytes),
+            ("first_bucket_bytes", first_bucket_bytes),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
         params = list(params)

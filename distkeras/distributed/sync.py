@@ -13,15 +13,15 @@ from distkeras.distributed.comm import Communicator
 from distkeras.distributed.reducer import GradientReducer
 
 
-def weight_signature(model) -> list[tuple[str, tuple]]:
-    """(layer/weight name, shape) for every weight, in ``model.weights`` order, then the
-    optimizer's variables (which are broadcast too)."""
+def weight_signature(model) -> list[tuple[str, str, tuple]]:
+    """(layer name, weight name, Keras shape) for every weight, in ``model.weights`` order,
+    then the optimizer's variables (which are broadcast too)."""
     signature = []
     for layer in _layers_with_weights(model):
         for spec in layer._weight_specs:
-            signature.append((f"{layer.name}/{spec.name}", tuple(spec.param.shape)))
+            signature.append((layer.name, spec.name, spec.keras_shape()))
     for index, variable in enumerate(_optimizer_state(model)):
-        signature.append((f"optimizer/variable_{index}", tuple(variable.shape)))
+        signature.append(("optimizer", f"variable_{index}", tuple(variable.shape)))
     return signature
 
 
@@ -55,12 +55,18 @@ def check_same_weights_shapes(model, comm: Communicator) -> None:
     for rank, signature in enumerate(signatures[1:], start=1):
         if signature == reference:
             continue
-        for (name0, shape0), (name, shape) in zip(reference, signature):
-            if name0 != name or shape0 != shape:
+        for (layer0, name0, shape0), (layer, name, shape) in zip(reference, signature):
+            if (layer0, name0) != (layer, name):
                 raise ValueError(
-                    f"Model weights differ across workers: rank 0 has {name0} of shape "
-                    f"{shape0}, rank {rank} has {name} of shape {shape}. Every worker must "
-                    "build the same model."
+                    f"Model weights differ across workers: rank 0 has layer '{layer0}' weight "
+                    f"'{name0}' {shape0} where rank {rank} has layer '{layer}' weight "
+                    f"'{name}' {shape}. Every worker must build the same model."
+                )
+            if shape0 != shape:
+                raise ValueError(
+                    f"Model weights differ across workers: layer '{layer0}' weight '{name0}' "
+                    f"has shape {shape0} on rank 0 but {shape} on rank {rank}. Every worker "
+                    "must build the same model."
                 )
         raise ValueError(
             f"Model weights differ across workers: rank 0 has {len(reference)} weights, "

@@ -8,6 +8,7 @@ the process can exit normally instead of aborting on a half-finished operation.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 
 import torch
@@ -60,9 +61,16 @@ class TorchCommunicator(Communicator):
         ...                          master_port=29500)
     """
 
-    def __init__(self, rank: int, world_size: int, master_addr: str | None,
-                 master_port: int | None, backend: str | None = None,
-                 timeout_s: float = 300.0, device_id: int | None = None):
+    def __init__(
+        self,
+        rank: int,
+        world_size: int,
+        master_addr: str | None,
+        master_port: int | None,
+        backend: str | None = None,
+        timeout_s: float = 300.0,
+        device_id: int | None = None,
+    ):
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend not in ("gloo", "nccl"):
@@ -159,7 +167,6 @@ class TorchCommunicator(Communicator):
 
     def shutdown(self):
         if dist.is_initialized():
-            try:
+            # Already failing: exiting matters more than a clean goodbye.
+            with contextlib.suppress(RuntimeError):
                 dist.destroy_process_group()
-            except RuntimeError:
-                pass  # already failing; exiting matters more than a clean goodbye

@@ -297,10 +297,13 @@ class MultiHeadAttention(Layer):
     def get_build_config(self):
         if self._build_shapes is None:
             return None
-        return {
-            k: None if v is None else [None if d is None else int(d) for d in v]
+        # Keras's layout: the build() arguments under "shapes_dict", unset ones left out.
+        shapes = {
+            k: [None if d is None else int(d) for d in v]
             for k, v in self._build_shapes.items()
+            if v is not None
         }
+        return {"shapes_dict": shapes}
 
     def build_from_config(self, config):
         if not config or self.built:
@@ -520,3 +523,19 @@ class MultiHeadAttention(Layer):
             seed=self.seed,
         )
         return config
+
+    # Keras 3.15 options we do not implement; files written by Keras carry them at their defaults.
+    _KERAS_ONLY_OPTIONS = {"use_gate": False, "sliding_window": None}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        for key, default in cls._KERAS_ONLY_OPTIONS.items():
+            value = config.pop(key, default)
+            if value != default:
+                raise ValueError(
+                    f"MultiHeadAttention '{config.get('name')}': Keras's `{key}` option is not "
+                    f"supported by distkeras (only {key}={default}). "
+                    f"Received: {key}={value!r}"
+                )
+        return super().from_config(config)

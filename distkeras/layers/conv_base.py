@@ -77,6 +77,11 @@ def check_input_rank(layer: Layer, input_shape, rank: int) -> None:
             f"{type(layer).__name__} layer '{layer.name}' expects inputs of rank {rank + 2} "
             f"{dims} ({layer.data_format}). Received: input_shape={tuple(input_shape)}"
         )
+    if 0 in tuple(input_shape)[1:]:  # torch's conv/pool kernels reject empty dimensions
+        raise ValueError(
+            f"{type(layer).__name__} layer '{layer.name}' needs non-empty spatial and channel "
+            f"dimensions. Received: input_shape={tuple(input_shape)}"
+        )
 
 
 def channel_dim(layer: Layer, input_shape) -> int:

@@ -242,12 +242,6 @@ class BaseGlobalPooling(Layer):
 
     def build(self, input_shape):
         check_input_rank(self, input_shape, self.rank)
-        sizes = [input_shape[a] for a in self._axes]
-        if 0 in sizes:  # torch cannot reduce an empty dimension (max) or gives NaN (mean)
-            raise ValueError(
-                f"{type(self).__name__} layer '{self.name}' needs non-empty spatial dimensions. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
 
     def call(self, inputs):
         if self.mode == "max":

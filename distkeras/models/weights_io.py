@@ -11,6 +11,7 @@ variables numbered trainable first. An object reached twice (a shared layer) is 
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -56,6 +57,20 @@ def _container_items(value) -> list | None:
 _TORCH_INTERNALS = frozenset(vars(torch.nn.Module()))
 
 
+@functools.cache
+def _own_properties(cls) -> tuple[str, ...]:
+    """Names of the properties a Layer subclass defines (the base classes' hold no layers)."""
+    from distkeras.models.model import Model
+
+    base = (Layer, Model, torch.nn.Module, object)
+    names = set()
+    for klass in cls.__mro__:
+        if klass in base:
+            continue
+        names.update(k for k, v in vars(klass).items() if isinstance(v, property))
+    return tuple(sorted(n for n in names if not n.startswith("__")))
+
+
 def _children(obj, optimizer_mode: str):
     """(attribute, child) pairs in the order Keras visits them.
 
@@ -84,6 +99,15 @@ def _children(obj, optimizer_mode: str):
             continue
         if _container_items(value) is not None:
             named[attr] = value
+    # Keras walks dir(), properties included: MultiHeadAttention's ``key_dense`` property
+    # (reached before ``_key_dense``) is the path Keras uses for that sublayer.
+    for attr in _own_properties(type(obj)):
+        try:
+            value = getattr(obj, attr)
+        except Exception:  # a property that cannot be read now holds no saveable
+            continue
+        if isinstance(value, Layer) or _container_items(value) is not None:
+            named.setdefault(attr, value)
     if isinstance(obj, Model):
         named.setdefault("layers", obj.layers)
         if optimizer is not None:

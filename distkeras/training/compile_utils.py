@@ -149,9 +149,6 @@ class CompiledMetrics:
             _as_list(spec)
             for spec in _per_output(weighted_metrics, output_names, "weighted_metrics")
         ]
-        if isinstance(metrics, (list, tuple)) and len(output_names) > 1 and not _nested(metrics):
-            # Keras: a flat list of metrics for a multi-output model applies to every output.
-            self.specs = [list(metrics) for _ in output_names]
         self.entries: list[tuple[int, object, bool]] = []
         self.built = False
 
@@ -194,10 +191,6 @@ def _as_list(spec) -> list:
     if spec is None:
         return []
     return list(spec) if isinstance(spec, (list, tuple)) else [spec]
-
-
-def _nested(metrics) -> bool:
-    return any(isinstance(m, (list, tuple, dict)) for m in metrics)
 
 
 def flatten_outputs(values, output_names: list[str], what: str) -> list:

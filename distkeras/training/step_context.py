@@ -43,9 +43,12 @@ class StepContext:
         self.device = backend.get_device()
         self.names = self.model._output_names()
         self.autocast_dtype = mixed_precision.autocast_dtype()
-        self.grad_scaler = None
-        if self.autocast_dtype == torch.float16:
-            self.grad_scaler = torch.amp.GradScaler(self.device.type)
+        if self.autocast_dtype != torch.float16 or not getattr(self.model, "_auto_scale_loss",
+                                                                True):
+            self.grad_scaler = None
+        elif getattr(self, "grad_scaler", None) is None:
+            # Kept across fits, as Keras keeps a LossScaleOptimizer's scale.
+            self.grad_scaler = mixed_precision.DynamicLossScale(self.device)
         if not hasattr(self.model, "_shuffle_seed"):
             seed = backend.global_seed()
             if seed is None:
@@ -167,13 +170,55 @@ class StepContext:
             self.reducer = sync.make_reducer(self.params, self.comm)
         self.metric_objects = metrics.metrics if metrics is not None else []
         self.prepared = True
+        if getattr(self, "_pending_resume", None) is not None:
+            self._apply_resume()
 
-    def reset_metrics(self) -> None:
+    def reset_metrics(self, resume_state: dict | None = None) -> None:
+        """Zeroes the epoch's sums; ``resume_state`` (from ``epoch_state``) restores them."""
         self.loss_total = torch.zeros((), device=self.device)
         self.output_loss_totals = None
         self.samples_seen = 0
         if self.model._compiled_metrics is not None:
             self.model._compiled_metrics.reset_state()
+        self._pending_resume = resume_state
+        if resume_state is not None and self.prepared:
+            self._apply_resume()
+
+    def epoch_state(self) -> dict:
+        """The epoch's global loss/metric sums so far (collective: all ranks call it)."""
+        if self.world_size > 1:
+            from distkeras.distributed import sync
+
+            sync.all_reduce_sum(self._state_tensors(), self.comm)
+        metrics = [v for m in getattr(self, "metric_objects", []) for v in m.variables]
+        return {
+            "loss_total": self.loss_total.detach().cpu().clone(),
+            "output_loss_totals": None if self.output_loss_totals is None
+            else self.output_loss_totals.detach().cpu().clone(),
+            "samples_seen": self.samples_seen,
+            "metrics": [v.detach().cpu().clone() for v in metrics],
+        }
+
+    def _apply_resume(self) -> None:
+        state, self._pending_resume = self._pending_resume, None
+        self.samples_seen = int(state["samples_seen"])
+        if self.rank != 0:
+            return  # the saved sums are global: one rank holds them, the others add to zero
+        with torch.no_grad():
+            self.loss_total.copy_(state["loss_total"])
+            if state.get("output_loss_totals") is not None:
+                self.output_loss_totals = state["output_loss_totals"].to(self.device)
+            metrics = [v for m in self.metric_objects for v in m.variables]
+            for variable, saved in zip(metrics, state.get("metrics") or []):
+                variable.copy_(saved)
+
+    def stop_agreed(self, local_vote: bool) -> bool:
+        """True on every rank once any rank voted to stop in this step's all-reduce."""
+        if self.world_size == 1:
+            return local_vote
+        if self.reducer is not None and hasattr(self.reducer, "votes"):
+            return float(self.reducer.votes()) > 0
+        return local_vote
 
     # ------------------------------------------------------------------------- steps
     def _autocast(self):
@@ -212,16 +257,17 @@ class StepContext:
             return [None] * len(y_pred_flat)
         return flatten_outputs(batch.y, self.names, "y")
 
-    def train_step(self, batch) -> None:
+    def train_step(self, batch, vote: bool = False) -> None:
+        """One optimizer step; ``vote`` asks all ranks to stop after it (preemption)."""
         timer = self.model._step_timer  # set by TensorBoard(write_step_time=True)
         if timer is not None:
             timer.phase("data")
         loss, per_output, y_true, y_pred = self._forward_loss(batch, training=True)
         params = self.params
         if self.reducer is not None:
-            self.reducer.prepare()
+            self.reducer.prepare(**({"vote": 1.0} if vote else {}))
         if self.grad_scaler is not None:
-            self.grad_scaler.scale(loss).backward()
+            (loss * self.grad_scaler.scale).backward()
         else:
             loss.backward()
         if timer is not None:
@@ -249,18 +295,13 @@ class StepContext:
 
     def _scaled_optimizer_step(self, optimizer, params) -> None:
         scaler = self.grad_scaler
-        scale = scaler.get_scale()
-        grads = [p.grad for p in params if p.grad is not None]
-        found_inf = torch.zeros((), device=self.device)
-        torch._amp_foreach_non_finite_check_and_unscale_(
-            grads, found_inf, torch.full((), 1.0 / scale, device=self.device)
-        )
+        found_inf = scaler.unscale_([p.grad for p in params if p.grad is not None])
         if self.world_size > 1:
             self.comm.all_reduce(found_inf, op="max")
         # Loss scaling must skip steps whose gradients overflowed; that needs the flag.
         if not bool(found_inf):
             optimizer.step(params)
-        scaler.update(new_scale=scale / 2.0 if bool(found_inf) else None)
+        scaler.update(found_inf)
 
     def test_step(self, batch) -> None:
         loss, per_output, y_true, y_pred = self._forward_loss(batch, training=False)
@@ -313,8 +354,10 @@ class StepContext:
         seen = max(self.samples_seen, 1)
         logs = {"loss": float(self.loss_total) / seen}
         if self.output_loss_totals is not None:
-            for name, total in zip(self.names, self.output_loss_totals.tolist()):
-                logs[f"{name}_loss"] = total / seen
+            losses = self.model._compiled_loss.losses
+            for name, loss, total in zip(self.names, losses, self.output_loss_totals.tolist()):
+                if loss is not None:  # an output without a loss has no loss to report
+                    logs[f"{name}_loss"] = total / seen
         metrics = self.model._compiled_metrics
         if metrics is not None and metrics.built:
             for name, metric in zip(metrics.names(), metrics.metrics):

@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from distkeras import backend
+from distkeras import backend, mixed_precision
 from distkeras import callbacks as callbacks_module
 from distkeras import optimizers as optimizers_module
 from distkeras.layers.base import CALL_CONTEXT
 from distkeras.training import data as data_module
+from distkeras.training import preemption
 from distkeras.training.compile_utils import CompiledLoss, CompiledMetrics, flatten_outputs
 from distkeras.training.step_context import StepContext
 from distkeras.utils.tree import flatten, map_structure
@@ -38,8 +39,11 @@ class Trainer:
         # each step phase, and a callable(model) run once gradients are final.
         self._step_timer = None
         self._gradient_observer = None
-        # A callback may set this in on_train_begin to resume (BackupAndRestore).
+        # A callback may set these in on_train_begin to resume (BackupAndRestore): the epoch,
+        # the steps of it already done, and that epoch's loss/metric sums so far.
         self._initial_epoch = None
+        self._initial_step = None
+        self._resume_epoch_state = None
 
     # --------------------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -56,6 +60,7 @@ class Trainer:
         self._compiled_loss = None if loss is None else CompiledLoss(loss, loss_weights, names)
         self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics, names)
         self.jit_compile = jit_compile is True
+        self._auto_scale_loss = bool(auto_scale_loss)  # loss scaling under mixed_float16
         self.run_eagerly = run_eagerly
         self._compile_config = _compile_config(optimizer, loss, loss_weights, metrics,
                                                weighted_metrics)
@@ -90,10 +95,22 @@ class Trainer:
 
     @property
     def metrics_names(self) -> list[str]:
+        # Keras's order: the loss, the compiled metrics, then each output's own loss.
         names = ["loss"]
         if self._compiled_metrics is not None and self._compiled_metrics.built:
             names += self._compiled_metrics.names()
+        compiled_loss = self._compiled_loss
+        if compiled_loss is not None and len(compiled_loss.output_names) > 1:
+            names += [f"{name}_loss" for name, loss in
+                      zip(compiled_loss.output_names, compiled_loss.losses) if loss is not None]
         return names
+
+    def _logs_as_list(self, logs: dict):
+        """evaluate()'s list: ``metrics_names`` order, then any other logs by name."""
+        names = self.metrics_names
+        values = [logs[name] for name in names if name in logs]
+        values += [logs[key] for key in sorted(logs) if key not in names]
+        return values[0] if len(values) == 1 else values
 
     @property
     def metrics(self) -> list:
@@ -134,21 +151,38 @@ class Trainer:
         self.history = callbacks_module.History()
         callback_list = self._callbacks(callbacks, verbose, epochs, train.steps_per_epoch)
         self.stop_training = False
-        self._initial_epoch = None
-        callback_list.on_train_begin()
-        if self._initial_epoch is not None:
-            initial_epoch = self._initial_epoch
+        self._initial_epoch = self._initial_step = self._resume_epoch_state = None
+        with preemption.PreemptionGuard() as guard:
+            callback_list.on_train_begin()
+            if self._initial_epoch is not None:
+                initial_epoch = self._initial_epoch
+            logs = self._epochs(step, train, val, callback_list, guard, initial_epoch, epochs,
+                                validation_freq)
+        callback_list.on_train_end(logs)
+        step.end_fit()
+        return self.history
+
+    def _epochs(self, step, train, val, callback_list, guard, initial_epoch: int, epochs: int,
+                validation_freq) -> dict:
+        # A resume from a mid-epoch checkpoint skips the steps already done: the data order
+        # depends only on (seed, epoch), so skipping reproduces the position exactly.
+        skip = self._initial_step or 0
         logs = {}
         for epoch in range(initial_epoch, epochs):
-            step.reset_metrics()
+            step.reset_metrics(resume_state=self._resume_epoch_state if skip else None)
             callback_list.on_epoch_begin(epoch)
             for index, batch in enumerate(train.epoch(epoch)):
+                if index < skip:
+                    continue
                 callback_list.on_train_batch_begin(index)
-                step.train_step(batch)
+                step.train_step(batch, vote=guard.requested)
                 if callback_list.listens("on_train_batch_end"):
                     callback_list.on_train_batch_end(index, step.lazy_logs())
+                if step.stop_agreed(guard.requested):
+                    self._preempted(callback_list, step, epoch, index + 1)
                 if self.stop_training:
                     break
+            skip = 0
             logs = step.epoch_logs()
             if val is not None and _should_validate(epoch, validation_freq):
                 # Keras runs validation with the fit's callbacks (their on_test_* hooks).
@@ -158,9 +192,18 @@ class Trainer:
             callback_list.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        callback_list.on_train_end(logs)
+        return logs
+
+    def _preempted(self, callback_list, step, epoch: int, steps_done: int) -> None:
+        """Every rank agreed to stop after this step: save what can be saved, then exit."""
+        state = step.epoch_state()
+        saved = False
+        for callback in callback_list.callbacks:
+            on_preemption = getattr(callback, "on_preemption", None)
+            if on_preemption is not None:
+                saved = bool(on_preemption(epoch, steps_done, state)) or saved
         step.end_fit()
-        return self.history
+        raise preemption.TrainingPreempted(epoch, steps_done, saved)
 
     def _callbacks(self, callbacks, verbose: int, epochs: int, steps):
         from distkeras import distributed
@@ -189,8 +232,7 @@ class Trainer:
         logs = self._run_evaluation(data, callback_list)
         if return_dict:
             return logs
-        values = [logs[name] for name in self.metrics_names if name in logs]
-        return values[0] if len(values) == 1 else values
+        return self._logs_as_list(logs)
 
     def _run_evaluation(self, data, callback_list) -> dict:
         step = self._step_context()
@@ -216,7 +258,7 @@ class Trainer:
         callback_list = callbacks_module.CallbackList(callbacks, model=self)
         callback_list.on_predict_begin()
         parts = []
-        with torch.no_grad():
+        with torch.no_grad(), mixed_precision.autocast():
             for index, batch in enumerate(data.epoch(0)):
                 callback_list.on_predict_batch_begin(index)
                 outputs = self(batch.x, training=False)
@@ -256,7 +298,7 @@ class Trainer:
         return self._batch_result(step.epoch_logs(), return_dict)
 
     def predict_on_batch(self, x):
-        with torch.no_grad():
+        with torch.no_grad(), mixed_precision.autocast():
             outputs = self(map_structure(backend.convert_to_tensor, x), training=False)
         return map_structure(backend.to_numpy, outputs)
 
@@ -264,8 +306,7 @@ class Trainer:
         logs = dict(sorted(logs.items()))
         if return_dict:
             return logs
-        values = [logs[name] for name in self.metrics_names if name in logs]
-        return values[0] if len(values) == 1 else values
+        return self._logs_as_list(logs)
 
     # ------------------------------------------------------------------------ helpers
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):

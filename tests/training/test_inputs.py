@@ -302,3 +302,31 @@ def test_no_data():
         model.fit(verbose=0)
     with pytest.raises(ValueError, match="empty|0 samples"):
         model.fit(np.zeros((0, 3)), np.zeros((0, 2)), verbose=0)
+
+
+def test_dict_inputs_are_matched_by_name_not_by_sorted_order():
+    z = distkeras.Input((2, 3), name="z")
+    a = distkeras.Input((2,), name="a")
+    merged = layers.Concatenate()([layers.Flatten()(z), a])
+    model = distkeras.Model([z, a], layers.Dense(2)(merged))
+    model.compile(optimizer=optimizers.SGD(LR), loss="mse")
+    rng = np.random.default_rng(4)
+    xz = rng.integers(0, 5, (8, 2, 3))  # integers: cast to the Input's float32
+    xa = rng.standard_normal((8, 2)).astype("float32")
+    y = rng.standard_normal((8, 2)).astype("float32")
+    flat = np.concatenate([xz.reshape(8, 6), xa], 1)
+    expected = reference_sgd(model.get_weights(), in_batches(flat, y, 4))
+    model.fit({"a": xa, "z": xz}, y, batch_size=4, shuffle=False, verbose=0)
+    assert_weights(model, expected)
+    with pytest.raises(ValueError, match="'z'.*rank 3"):
+        model.fit({"a": xa, "z": xz[:, 0]}, y, verbose=0)
+
+
+def test_float_ids_feed_an_embedding_model():
+    model = distkeras.Sequential([layers.Embedding(5, 2, input_shape=(3,)), layers.Flatten()])
+    model.compile(optimizer=optimizers.SGD(LR), loss="mse")
+    ids = np.array([[0, 1, 4], [2, 3, 3]])
+    table = model.get_weights()[0]
+    np.testing.assert_allclose(model.evaluate(ids.astype("float32"), np.zeros((2, 6)),
+                                              verbose=0),
+                               (table[ids].reshape(2, 6) ** 2).mean(), rtol=1e-5)

@@ -55,8 +55,13 @@ def main(outdir: str) -> None:
 
     model = build_model()
     history = model.fit(
-        x, {"binary": y_binary, "classes": y_classes}, batch_size=8, epochs=3,
-        validation_split=0.25, shuffle=True, verbose=0,
+        x,
+        {"binary": y_binary, "classes": y_classes},
+        batch_size=8,
+        epochs=3,
+        validation_split=0.25,
+        shuffle=True,
+        verbose=0,
     )
     # 34 samples in batches of 7: 7, 7, 7, 7, 6 (uneven, never fewer than 3 per batch).
     evaluation = model.evaluate(
