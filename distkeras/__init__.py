@@ -45,4 +45,5 @@ __all__ = [
     "datasets",
     "distributed",
     "backend",
+    "mixed_precision",
 ]

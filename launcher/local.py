@@ -14,12 +14,17 @@ Guarantees, in order of importance:
 * Signals. SIGINT, SIGTERM and SIGHUP are forwarded to every worker; the launcher exits after
   they end (a second one, or `grace_period` seconds, escalates to SIGKILL). SIGUSR1/SIGUSR2
   (SLURM's `--signal`, checkpoint requests) are forwarded and change nothing else.
+* Requeue. A worker that exits with `REQUEUE_EXIT_CODE` (75) was preempted and saved its
+  state: not a failure. The others stop after the same step, so the launcher waits for them
+  (SIGKILL after `grace_period` seconds for a straggler) and exits 75 too, which asks the batch
+  system to run the job again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import signal
 import subprocess
@@ -33,6 +38,9 @@ from launcher.streams import OutputPump
 TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PASS_THROUGH_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 POLL_S = 0.02
+# distkeras.training.preemption.REQUEUE_EXIT_CODE (sysexits' EX_TEMPFAIL): "preempted, state
+# saved, run me again". Repeated here because the launcher must not import distkeras (torch).
+REQUEUE_EXIT_CODE = 75
 _PR_SET_PDEATHSIG = 1
 
 _REAPER_SCRIPT = str(Path(__file__).with_name("_reaper.py"))
@@ -147,6 +155,22 @@ def shell_exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+@dataclasses.dataclass(frozen=True)
+class GroupResult:
+    """How one group of workers ended.
+
+    Attributes:
+        code: The launcher's exit code for this group (0, 75 to requeue, else a failure's).
+        failed: Who failed ("rank 1", "mpiexec"), or None.
+        restartable: True when a worker failed on its own (not after a signal to the launcher,
+            not a requeue), so starting the group again may help.
+    """
+
+    code: int
+    failed: str | None = None
+    restartable: bool = False
+
+
 class Supervisor:
     """Waits for the children, tears the job down on the first failure, forwards signals.
 
@@ -162,6 +186,7 @@ class Supervisor:
         self._signals: list[int] = []
         self._reported_exits: list[tuple[int, int]] = []
         self._failure: tuple[int | None, int, str] | None = None
+        self._requeue = False  # a worker exited with REQUEUE_EXIT_CODE
         self._stop_signal: int | None = None
         self._kill_at: float | None = None
         self._old_handlers: dict[int, object] = {}
@@ -183,8 +208,8 @@ class Supervisor:
         """Called (from the pump thread) when a relay reports its worker's exit status."""
         self._reported_exits.append((rank, returncode))
 
-    def run(self) -> int:
-        """Supervises until every child has ended; returns the launcher's exit code."""
+    def run(self) -> GroupResult:
+        """Supervises until every child has ended; returns how the group ended."""
         while True:
             self._handle_signals()
             self._take_reports()
@@ -208,8 +233,7 @@ class Supervisor:
     def _take_reports(self) -> None:
         while self._reported_exits:
             rank, returncode = self._reported_exits.pop(0)
-            if returncode != 0 and self._stop_signal is None:
-                self._fail(rank, returncode, f"rank {rank}")
+            self._exited(rank, returncode, f"rank {rank}")
 
     def _alive(self) -> list[Child]:
         return [c for c in self.children if c.returncode is None]
@@ -224,11 +248,25 @@ class Supervisor:
                 # mpiexec: read its ranks' exit markers first, they name the failed rank.
                 self.pump.wait_closed(None, timeout=2.0)
                 self._take_reports()
-            # A worker that exits after we asked everyone to stop is not a new failure.
-            if returncode != 0 and self._stop_signal is None:
-                self._fail(child.rank, returncode, child.label)
+            # After its ranks' requeue markers, mpiexec's own non-zero code is no failure.
+            self._exited(child.rank, returncode, child.label)
             # Anything the worker left behind in its process group dies with it.
             child.send(signal.SIGKILL)
+
+    def _exited(self, rank: int | None, returncode: int, label: str) -> None:
+        if returncode == 0:
+            return
+        if returncode == REQUEUE_EXIT_CODE:
+            if not self._requeue and self._failure is None and self._stop_signal is None:
+                # All ranks agreed to stop after the same step and are saving or exiting:
+                # give them the grace period, then kill stragglers.
+                self._kill_at = time.monotonic() + self.grace_period
+            self._requeue = True
+            return
+        # A worker that exits after we asked everyone to stop (or after another was
+        # preempted) is not a new failure.
+        if self._stop_signal is None and not self._requeue:
+            self._fail(rank, returncode, label)
 
     def _fail(self, rank: int | None, returncode: int, label: str) -> None:
         if self._failure is not None:
@@ -259,15 +297,21 @@ class Supervisor:
                 for child in self._alive():
                     child.send(signal.SIGKILL)
 
-    def _finish(self) -> int:
+    def _finish(self) -> GroupResult:
         if self._failure is not None:
             rank, returncode, label = self._failure
             self.pump.wait_closed(rank, timeout=2.0)
             self._print_tail(rank, label, returncode)
-            return shell_exit_code(returncode)
+            restartable = self._stop_signal is None
+            return GroupResult(shell_exit_code(returncode), label, restartable)
+        if self._requeue:
+            _say(f"the workers were preempted and exited {REQUEUE_EXIT_CODE}: requeue the job "
+                 "to resume from its last backup.")
+            return GroupResult(REQUEUE_EXIT_CODE)
         if self._stop_signal is not None:
-            return 128 + int(self._stop_signal)  # like a shell: interrupted, whatever they did
-        return 0
+            # like a shell: interrupted, whatever they did
+            return GroupResult(128 + int(self._stop_signal))
+        return GroupResult(0)
 
     def _print_tail(self, rank: int | None, label: str, returncode: int) -> None:
         errors, output = self.pump.tail(rank)
@@ -324,7 +368,7 @@ def run_local(
     worker_envs: Sequence[tuple[int, Mapping[str, str]]],
     grace_period: float,
     log_dir: str | None,
-) -> int:
+) -> GroupResult:
     """Starts one process per `(rank, env)` running `argv` and supervises them.
 
     Args:
@@ -334,7 +378,7 @@ def run_local(
         log_dir: Directory for `rank_<N>.log` files, or None.
 
     Returns:
-        The launcher's exit code.
+        How the group ended (its `code` is the launcher's exit code).
     """
     pump = OutputPump(log_dir=log_dir)
     supervisor = Supervisor(pump, grace_period)

@@ -32,12 +32,73 @@ def epoch_permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(num_samples, generator=generator)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive_int_or_none(name: str, value):
+    """``None`` or a positive int (numpy ints too, returned as int)."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer or None. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_fit_arguments(*, batch_size, epochs, initial_epoch, validation_split,
+                        steps_per_epoch, validation_steps, validation_freq, class_weight):
+    """Validates fit()'s scalar arguments once, before any data is touched."""
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if not _is_int(value) or value < 0:
+            raise ValueError(
+                f"`{name}` must be a non-negative integer. Received: {name}={value!r}"
+            )
+    check_positive_int_or_none("batch_size", batch_size)
+    check_positive_int_or_none("steps_per_epoch", steps_per_epoch)
+    check_positive_int_or_none("validation_steps", validation_steps)
+    if (
+        isinstance(validation_split, (bool, np.bool_))
+        or not isinstance(validation_split, (int, float, np.integer, np.floating))
+        or not 0 <= validation_split < 1
+    ):
+        raise ValueError(
+            "`validation_split` must be a float in [0, 1). "
+            f"Received: validation_split={validation_split!r}"
+        )
+    freq_ok = (_is_int(validation_freq) and validation_freq >= 1) or (
+        isinstance(validation_freq, (list, tuple, set, range))
+        and all(_is_int(v) for v in validation_freq)
+    )
+    if not freq_ok:
+        raise ValueError(
+            "`validation_freq` must be a positive integer or a collection of epoch numbers. "
+            f"Received: validation_freq={validation_freq!r}"
+        )
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(
+                "`class_weight` must be a dict mapping class indices to weights. "
+                f"Received: class_weight={class_weight!r}"
+            )
+        for key, weight in class_weight.items():
+            if not _is_int(key) or isinstance(weight, (bool, str)) or not np.isscalar(weight):
+                raise ValueError(
+                    "`class_weight` must map integer class indices to numbers. "
+                    f"Received the entry {key!r}: {weight!r}"
+                )
+
+
 def _to_cpu_tensor(x, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.detach()
     arr = np.asarray(x)
     if arr.dtype == object:
         raise TypeError(f"`{name}` holds Python objects; expected numeric arrays.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{name}` must be numeric; received an array of dtype {arr.dtype}. Encode "
+            "strings as numbers first (labels as integer class ids)."
+        )
     if arr.dtype == np.float64:
         arr = arr.astype(backend.floatx())
     return torch.from_numpy(np.ascontiguousarray(arr))
@@ -68,15 +129,14 @@ class ArrayData:
             None if sample_weight is None else _to_cpu_tensor(sample_weight, "sample_weight")
         )
         self.num_samples = _check_lengths(self.x, self.y, self.sample_weight)
-        if batch_size is None:
-            batch_size = 32
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer. Received: {batch_size!r}")
-        self.batch_size = batch_size
+        if self.sample_weight is not None and self.y is not None:
+            _check_sample_weight_shape(self.sample_weight, self.y)
+        batch_size = check_positive_int_or_none("batch_size", batch_size)
+        self.batch_size = 32 if batch_size is None else batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.rank, self.world_size = rank, world_size
-        self.steps = steps
+        self.steps = check_positive_int_or_none("steps", steps)
         self.device = backend.get_device()
 
     @property
@@ -160,6 +220,27 @@ def _check_lengths(x, y, sample_weight) -> int:
     return distinct.pop()
 
 
+def _check_sample_weight_shape(sample_weight: torch.Tensor, y) -> None:
+    """Per-sample ``(n,)``/``(n, 1)`` weights, or temporal ones shaped like y's leading dims.
+
+    Checked once here: a wrong width would otherwise broadcast silently in the loss.
+    """
+    shape = tuple(sample_weight.shape)
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) == 1:
+        return
+    for target in flatten(y):
+        if tuple(target.shape[: len(shape)]) != shape or len(shape) >= target.ndim + (
+            target.ndim > 1 and target.shape[-1] == 1
+        ):
+            raise ValueError(
+                "`sample_weight` must have shape (samples,) or (samples, 1), or match the "
+                f"leading dimensions of the targets. Received: sample_weight.shape="
+                f"{tuple(sample_weight.shape)} for targets of shape {tuple(target.shape)}"
+            )
+
+
 def split_validation(x, y, sample_weight, validation_split: float):
     """Keras's ``validation_split``: the LAST fraction of the data, taken before shuffling."""
     if not 0.0 < validation_split < 1.0:
@@ -201,7 +282,16 @@ def class_weight_to_sample_weight(y, class_weight: dict, sample_weight=None) -> 
     lookup = np.vectorize(lambda c: float(class_weight[c]))
     weights = lookup(labels).astype("float32")
     if sample_weight is not None:
-        weights = weights * np.asarray(sample_weight, dtype="float32").reshape(len(weights))
+        given = np.asarray(
+            sample_weight.cpu() if isinstance(sample_weight, torch.Tensor) else sample_weight,
+            dtype="float32",
+        )
+        if given.size != len(weights) or given.ndim == 0 or given.shape[0] != len(weights):
+            raise ValueError(
+                "With class_weight, `sample_weight` must have shape (samples,) or (samples, 1) "
+                f"for the {len(weights)} samples. Received: sample_weight.shape={given.shape}"
+            )
+        weights = weights * given.reshape(len(weights))
     return weights
 
 

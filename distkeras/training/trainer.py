@@ -128,6 +128,12 @@ class Trainer:
             >>> history = model.fit(x_train, y_train, epochs=5, batch_size=32)
         """
         self._require_compiled("fit")
+        data_module.check_fit_arguments(
+            batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
+            validation_split=validation_split, steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps, validation_freq=validation_freq,
+            class_weight=class_weight,
+        )
         step = self._step_context()
         step.begin_fit()
         if validation_split and validation_data is None:

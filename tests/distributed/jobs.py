@@ -26,13 +26,28 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 JOB_TIMEOUT_S = 120
 COLLECTIVE_TIMEOUT_S = 60
 
-# name: (workers, backend, script, script arguments after the output folder)
+
+@dataclass(frozen=True)
+class Job:
+    """``python -m launcher -n workers --backend backend scripts/script OUTDIR *args``."""
+
+    workers: int
+    backend: str
+    script: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+_SHARED = ("comm_checks", "equivalence", "reducer_checks")
 JOBS = {
-    "single": (1, "torch", "suite.py", ["equivalence"]),
-    "torch2": (2, "torch", "suite.py", ["comm_checks", "equivalence", "reducer_checks"]),
-    "torch3": (3, "torch", "suite.py", ["equivalence"]),
-    "mpi2": (2, "mpi", "suite.py", ["comm_checks", "equivalence", "reducer_checks"]),
-    "mpi3": (3, "mpi", "suite.py", ["equivalence"]),
+    "single": Job(1, "torch", "suite.py", ("equivalence",)),
+    "torch2": Job(2, "torch", "suite.py", _SHARED),
+    "torch3": Job(3, "torch", "suite.py", ("equivalence",)),
+    "mpi2": Job(2, "mpi", "suite.py", _SHARED),
+    "mpi3": Job(3, "mpi", "suite.py", ("equivalence",)),
+    "failures_torch": Job(2, "torch", "failures.py", env=(("DISTKERAS_TIMEOUT", "2"),)),
+    "failures_mpi": Job(2, "mpi", "failures.py", env=(("DISTKERAS_TIMEOUT", "2"),)),
+    "dies_mpi": Job(2, "mpi", "dies.py"),
 }
 
 
@@ -124,7 +139,7 @@ def _shared_root(tmp_path_factory) -> Path:
 
 def job(tmp_path_factory, name: str) -> Outcome:
     """Runs job ``name`` of ``JOBS`` once per session and returns its (unchecked) outcome."""
-    workers, backend, script, args = JOBS[name]
+    spec = JOBS[name]
     root = _shared_root(tmp_path_factory) / "distkeras_jobs"
     root.mkdir(exist_ok=True)
     outdir = root / name
@@ -133,9 +148,9 @@ def job(tmp_path_factory, name: str) -> Outcome:
         if record.exists():
             fields = json.loads(record.read_text())
             return Outcome(**{**fields, "outdir": Path(fields["outdir"])})
-        outcome = run(
-            launch_command(workers, backend, SCRIPTS / script, str(outdir), *args), outdir
-        )
+        command = launch_command(spec.workers, spec.backend, SCRIPTS / spec.script,
+                                 str(outdir), *spec.args)  # fmt: skip
+        outcome = run(command, outdir, worker_env(**dict(spec.env)))
         fields = {**outcome.__dict__, "outdir": str(outcome.outdir)}
         record.write_text(json.dumps(fields))
         return outcome
@@ -149,6 +164,31 @@ def _locked(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start_workers(script: Path, args: list[str], envs: list[dict[str, str]]) -> list:
+    """Starts one process per environment without any launcher (as srun or a cluster would)."""
+    return [
+        subprocess.Popen([sys.executable, str(script), *args], cwd=REPO, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for env in envs
+    ]  # fmt: skip
+
+
+def finish_workers(procs: list, timeout: float = JOB_TIMEOUT_S) -> list[tuple[int, str, str]]:
+    """Waits for every process (killing them all if one overruns): (code, stdout, stderr)."""
+    deadline = time.time() + timeout
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1.0, deadline - time.time()))
+            results.append((proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
 
 
 def free_port() -> int:

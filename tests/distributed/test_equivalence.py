@@ -73,7 +73,7 @@ def test_reference_run_is_meaningful(reference):
 
 @pytest.mark.parametrize("name", ["torch2", "torch3", "mpi2", "mpi3"])
 def test_workers_reproduce_one_worker(name, reference, tmp_path_factory):
-    workers, backend, _, _ = jobs.JOBS[name]
+    workers, backend = jobs.JOBS[name].workers, jobs.JOBS[name].backend
     outcome = jobs.job(tmp_path_factory, name).check()
     ranks = load_ranks(outcome.outdir, workers)
     for rank, result in enumerate(ranks):
@@ -85,4 +85,4 @@ def test_workers_reproduce_one_worker(name, reference, tmp_path_factory):
         # used the same reduced gradients.
         for key in result:
             if key.startswith("weight_"):
-                np.testing.assert_array_equal(result[key], ranks[0][key], err_msg=key)
+                np.testing.assert_array_equal(result[key], ranks[0][key], err_msg=f"{rank} {key}")

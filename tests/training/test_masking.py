@@ -46,6 +46,7 @@ def make_data(n=24, seed=0):
 def test_masked_lstm_classifier_ignores_padding():
     sequences, y = make_data()
     model = distkeras.Sequential([
+        distkeras.Input((None,), dtype="int32"),  # any length
         layers.Embedding(VOCAB, DIM, mask_zero=True),
         layers.LSTM(UNITS),
         layers.Dense(1, activation="sigmoid"),
