@@ -36,8 +36,9 @@ class DTypePolicy:
 
     @property
     def compute_dtype(self) -> str:
-        return {"float32": "float32", "mixed_float16": "float16",
-                "mixed_bfloat16": "bfloat16"}[self.name]
+        return {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[
+            self.name
+        ]
 
     @property
     def variable_dtype(self) -> str:
@@ -89,8 +90,9 @@ class DynamicLossScale:
         >>> found_inf = loss_scale.unscale_([p.grad for p in params])
     """
 
-    def __init__(self, device: torch.device, initial_scale: float = 2.0**15,
-                 dynamic_growth_steps: int = 2000):
+    def __init__(
+        self, device: torch.device, initial_scale: float = 2.0**15, dynamic_growth_steps: int = 2000
+    ):
         self.scale = torch.full((), float(initial_scale), dtype=torch.float32, device=device)
         self.growth_tracker = torch.zeros((), dtype=torch.int32, device=device)
         self.dynamic_growth_steps = int(dynamic_growth_steps)
@@ -106,8 +108,9 @@ class DynamicLossScale:
 
     def update(self, found_inf: torch.Tensor) -> None:
         """Halves the scale after an overflow; doubles it after enough finite steps."""
-        torch._amp_update_scale_(self.scale, self.growth_tracker, found_inf, 2.0, 0.5,
-                                 self.dynamic_growth_steps)
+        torch._amp_update_scale_(
+            self.scale, self.growth_tracker, found_inf, 2.0, 0.5, self.dynamic_growth_steps
+        )
 
 
 __all__ = ["DTypePolicy", "Policy", "set_global_policy", "global_policy"]

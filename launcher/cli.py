@@ -2,7 +2,7 @@
 
     distkeras-launch [-n N] [--backend auto|torch|mpi] [--nnodes M --node-rank R
                      --master-addr A --master-port P] [--log-dir DIR] [--grace-period S]
-                     [-m] script.py [script args...]
+                     [--max-restarts K] [-m] script.py [script args...]
 
 Every worker is `python script.py args` (the same interpreter as the launcher) with these
 variables set: RANK (global), LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR,
@@ -51,13 +51,36 @@ end of its output and exits with that worker's exit code (128 + N for signal N).
 SIGTERM and SIGHUP are forwarded to every worker (press Ctrl-C twice to kill them at once);
 SIGUSR1 and SIGUSR2 are forwarded too. Workers never outlive the launcher, even when it is
 killed with SIGKILL.
+
+Faults and preemption (leave a job running overnight):
+
+    distkeras-launch -n 4 --max-restarts 3 train.py
+
+With `--max-restarts K`, a worker that fails (non-zero exit, killed by a signal) makes the
+launcher stop the others as above and then start the whole group again, up to K times, with
+DISTKERAS_RESTART_COUNT=k (the script reads it as `distkeras.distributed.restart_count()`;
+a count inherited from the environment, e.g. a requeued SLURM job's, is added) and a fresh
+free port (the same --master-port on several nodes: each node's launcher restarts its own
+workers and they meet again there). A `BackupAndRestore` callback makes the restarted `fit`
+continue from its last backup. The launcher exits with the last group's code.
+
+Exit code 75 means "preempted, requeue me". During `fit`, SIGTERM or SIGUSR1 (SLURM's
+`--signal`, which the launcher forwards; SIGUSR1 does not stop anything else) makes every rank
+finish the current step, rank 0 write its `BackupAndRestore` state, and every worker exit 75.
+That is not a failure: no restart, no failure report; the launcher waits for all workers (up to
+--grace-period seconds, then SIGKILL) and exits 75 itself, so a batch script can requeue the
+job (scripts/slurm/job.sbatch) and the rerun resumes at that step. Give --grace-period enough
+time to write a checkpoint when the launcher is the one that receives SIGTERM. All of this
+works the same with --backend mpi: each rank's relay reports its exit code to the launcher.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -65,7 +88,14 @@ from pathlib import Path
 
 from launcher import mpi, slurm
 from launcher._envmod import env as _env
-from launcher.local import run_local
+from launcher.local import (
+    PASS_THROUGH_SIGNALS,
+    REQUEUE_EXIT_CODE,
+    TERMINATING_SIGNALS,
+    GroupResult,
+    _say,
+    run_local,
+)
 
 BACKEND_CHOICES = ("auto", "torch", "mpi")
 DEFAULT_MULTINODE_PORT = 29500  # like torchrun: a fixed port every node can agree on
@@ -90,6 +120,7 @@ class LaunchConfig:
         grace_period: Seconds between SIGTERM and SIGKILL when stopping workers.
         mpiexec: Path of mpiexec when backend is "mpi".
         slurm_job_id: The SLURM job whose allocation was read, or None.
+        max_restarts: How many times a failed group of workers is started again.
 
     Example:
 
@@ -111,6 +142,7 @@ class LaunchConfig:
     grace_period: float = DEFAULT_GRACE_PERIOD
     mpiexec: str | None = None
     slurm_job_id: str | None = None
+    max_restarts: int = 0
 
     @property
     def world_size(self) -> int:
@@ -195,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"workers (default {DEFAULT_GRACE_PERIOD:g})",
     )
     parser.add_argument(
+        "--max-restarts",
+        "--max_restarts",
+        type=_non_negative_int,
+        default=0,
+        metavar="K",
+        help="start all workers again after a failure, up to K times (default 0); "
+        "exit code 75 (preempted) is no failure",
+    )
+    parser.add_argument(
         "--mpiexec", default=None, metavar="PATH", help="the mpiexec to use with --backend mpi"
     )
     parser.add_argument(
@@ -212,6 +253,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1. Received: {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0. Received: {value}")
     return value
 
 
@@ -282,6 +330,7 @@ def parse_args(
         grace_period=args.grace_period,
         mpiexec=mpi.require_mpi(args.mpiexec) if backend == "mpi" else None,
         slurm_job_id=job_id,
+        max_restarts=args.max_restarts,
     )
 
 
@@ -392,8 +441,57 @@ def reserve_port() -> socket.socket:
 
 
 def launch(config: LaunchConfig, environ: Mapping[str, str] | None = None) -> int:
-    """Starts the workers of this node, supervises them and returns the exit code."""
+    """Starts the workers of this node, supervises them and returns the exit code.
+
+    A failed group is started again, whole, up to `config.max_restarts` times.
+    """
     environ = os.environ if environ is None else environ
+    inherited = _inherited_restarts(environ)
+    # Between two groups no supervisor listens: note a signal and stop there (SIGUSR1, a
+    # checkpoint request with no workers running, asks for a requeue).
+    arrived: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda s, f: arrived.append(s))
+        for sig in TERMINATING_SIGNALS + PASS_THROUGH_SIGNALS
+    }
+    try:
+        attempt = 0
+        while True:
+            if arrived:
+                return _code_for_signal(arrived[0])
+            count = {_env.ENV_RESTART_COUNT: str(inherited + attempt)}
+            result = _launch_group(config, {**environ, **count})
+            if not result.restartable:
+                return result.code
+            if attempt == config.max_restarts:
+                if config.max_restarts:
+                    _say(
+                        f"{result.failed} failed and all {config.max_restarts} restart(s) are "
+                        "used up; giving up."
+                    )
+                return result.code
+            attempt += 1
+            _say(
+                f"{result.failed} failed; restarting all workers "
+                f"(restart {attempt}/{config.max_restarts})."
+            )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _code_for_signal(sig: int) -> int:
+    return REQUEUE_EXIT_CODE if sig in PASS_THROUGH_SIGNALS else 128 + int(sig)
+
+
+def _inherited_restarts(environ: Mapping[str, str]) -> int:
+    with contextlib.suppress(ValueError):
+        return max(0, int(environ.get(_env.ENV_RESTART_COUNT, "0")))
+    return 0
+
+
+def _launch_group(config: LaunchConfig, environ: Mapping[str, str]) -> GroupResult:
+    """Starts one group of workers (a fresh free port unless one was given) and supervises it."""
     reserved = reserve_port() if config.master_port is None else None
     port = reserved.getsockname()[1] if reserved is not None else config.master_port
     try:

@@ -305,8 +305,10 @@ class Supervisor:
             restartable = self._stop_signal is None
             return GroupResult(shell_exit_code(returncode), label, restartable)
         if self._requeue:
-            _say(f"the workers were preempted and exited {REQUEUE_EXIT_CODE}: requeue the job "
-                 "to resume from its last backup.")
+            _say(
+                f"the workers were preempted and exited {REQUEUE_EXIT_CODE}: requeue the job "
+                "to resume from its last backup."
+            )
             return GroupResult(REQUEUE_EXIT_CODE)
         if self._stop_signal is not None:
             # like a shell: interrupted, whatever they did

@@ -32,6 +32,7 @@ from launcher.local import (
     PASS_THROUGH_SIGNALS,
     TERMINATING_SIGNALS,
     Child,
+    GroupResult,
     Reaper,
     Supervisor,
     child_preexec,
@@ -138,7 +139,7 @@ def run_mpi(
     env: Mapping[str, str],
     grace_period: float,
     log_dir: str | None,
-) -> int:
+) -> GroupResult:
     """Runs the workers under mpiexec with rank prefixes and fail-fast supervision.
 
     Args:
@@ -150,7 +151,7 @@ def run_mpi(
         log_dir: Directory for per-rank log files, or None.
 
     Returns:
-        The launcher's exit code.
+        How the group ended (its `code` is the launcher's exit code).
     """
     command = mpiexec_command(mpiexec, nproc, worker_argv)
     pump = OutputPump(log_dir=log_dir, prefixed_input=True)

@@ -7,8 +7,8 @@ CUDA tensors go straight to a CUDA-aware MPI, else through pinned host buffers.
 MPI has no timeouts of its own, so every operation here is non-blocking and completed by
 polling ``Test`` against a deadline (``DISTKERAS_TIMEOUT``): a stuck peer raises
 :class:`CollectiveTimeoutError` instead of hanging. A request that timed out can never be
-completed, so the process then aborts the MPI job at exit rather than hang in
-``MPI_Finalize``.
+completed, so the process then exits without ``MPI_Finalize`` (which would wait for it),
+and mpiexec ends the other ranks.
 """
 
 from __future__ import annotations
@@ -121,11 +121,14 @@ class MPICommunicator(Communicator):
     def _abort_if_broken(self) -> None:
         if self._broken is None:
             return
-        # A timed-out request never completes; MPI_Finalize would wait for it forever.
+        # A timed-out request never completes, and MPI_Finalize would wait for it (and for
+        # the stuck peer) forever. Leaving without it makes mpiexec end the other ranks; the
+        # error was already printed. (MPI_Abort would also work, but may kill the processes
+        # relaying this rank's output before they print it.)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-        self.world.Abort(1)
+        os._exit(1)
 
     def _done(self, work: _MPIWork, async_op: bool):
         if async_op:

@@ -19,6 +19,10 @@ usual step never waits on the host.
 
 The loss each worker differentiates is already normalised by the GLOBAL batch (see
 ``training/compile_utils.py``), so the reduction is a plain sum.
+
+The last bucket (reduced last) carries one more element, a control slot: ``prepare(vote=1.0)``
+puts this rank's vote there and ``votes()`` reads the sum over ranks after ``finish()``. fit
+uses it to agree on stopping after a preemption signal without an extra collective.
 """
 
 from __future__ import annotations
@@ -33,14 +37,17 @@ _COMPRESSION = {None: None, "none": None, "fp16": torch.float16, "bf16": torch.b
 
 
 class _Bucket:
-    def __init__(self, params: list[torch.nn.Parameter], compression: torch.dtype | None):
+    def __init__(
+        self, params: list[torch.nn.Parameter], compression: torch.dtype | None, control: int = 0
+    ):
         self.params = params
         size = sum(p.numel() for p in params)
-        # Gradients, then one "used" counter per parameter.
+        # Gradients, then one "used" counter per parameter, then `control` extra slots.
         self.buffer = torch.zeros(
-            size + len(params), dtype=params[0].dtype, device=params[0].device
+            size + len(params) + control, dtype=params[0].dtype, device=params[0].device
         )
-        self.used = self.buffer[size:]
+        self.used = self.buffer[size : size + len(params)]
+        self.control = self.buffer[size + len(params) :]
         self.wire = (
             self.buffer if compression is None else torch.empty_like(self.buffer, dtype=compression)
         )
@@ -124,13 +131,15 @@ class GradientReducer:
             current.append(p)
             size += p.numel() * p.element_size()
         if current:
-            buckets.append(_Bucket(current, self.compression))
+            buckets.append(_Bucket(current, self.compression, control=1))
         return buckets
 
-    def prepare(self) -> None:
-        """Call before backward: starts a new round of buckets."""
+    def prepare(self, vote: float = 0.0) -> None:
+        """Call before backward: starts a new round of buckets; ``vote`` goes to ``votes()``."""
         for bucket in self.buckets:
             bucket.reset()
+        if self.buckets:
+            self.buckets[-1].control.fill_(vote)
         self.next_to_launch = 0
         self.active = True
 
@@ -188,6 +197,12 @@ class GradientReducer:
                     continue
                 offset, n = bucket.slices[p]
                 p.grad = bucket.buffer[offset : offset + n].view_as(p)
+
+    def votes(self) -> torch.Tensor:
+        """The sum of every rank's ``prepare(vote=...)`` (0-dim, on the device), after finish()."""
+        if not self.buckets:
+            return torch.zeros(())
+        return self.buckets[-1].control[0]
 
     def close(self) -> None:
         """Removes the autograd hooks."""

@@ -9,6 +9,7 @@ at most one, and rank ``r`` takes part ``r``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -90,10 +91,14 @@ def check_fit_arguments(*, batch_size, epochs, initial_epoch, validation_split,
 
 def _to_cpu_tensor(x, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise TypeError(f"`{name}` must hold real numbers; received dtype {x.dtype}.")
         return x.detach()
     arr = np.asarray(x)
     if arr.dtype == object:
         raise TypeError(f"`{name}` holds Python objects; expected numeric arrays.")
+    if arr.dtype.kind == "c":
+        raise TypeError(f"`{name}` must hold real numbers; received dtype {arr.dtype}.")
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"`{name}` must be numeric; received an array of dtype {arr.dtype}. Encode "
@@ -101,7 +106,23 @@ def _to_cpu_tensor(x, name: str) -> torch.Tensor:
         )
     if arr.dtype == np.float64:
         arr = arr.astype(backend.floatx())
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    # reshape: ascontiguousarray turns a scalar into shape (1,), hiding a missing batch dim.
+    return torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)
+
+
+def _is_number_list(value) -> bool:
+    """A (nested) Python list/tuple of plain numbers: one array, not a list of inputs."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return False
+    return all(
+        _is_number_list(v) or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
+        for v in value
+    )
+
+
+def as_array_structure(value):
+    """``[0, 1, 1]`` or ``[[1.0, 2.0], ...]`` -> one numpy array; other structures as given."""
+    return np.asarray(value) if _is_number_list(value) else value
 
 
 @dataclass
@@ -123,6 +144,7 @@ class ArrayData:
     def __init__(self, x, y=None, sample_weight=None, *, batch_size: int | None = 32,
                  shuffle: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
                  steps: int | None = None):
+        x, y = as_array_structure(x), as_array_structure(y)
         self.x = map_structure(lambda a: _to_cpu_tensor(a, "x"), x)
         self.y = None if y is None else map_structure(lambda a: _to_cpu_tensor(a, "y"), y)
         self.sample_weight = (
@@ -239,6 +261,44 @@ def _check_sample_weight_shape(sample_weight: torch.Tensor, y) -> None:
                 f"leading dimensions of the targets. Received: sample_weight.shape="
                 f"{tuple(sample_weight.shape)} for targets of shape {tuple(target.shape)}"
             )
+
+
+def _named_leaves(structure, name: str) -> list[tuple[str, torch.Tensor]]:
+    if isinstance(structure, dict):
+        return [leaf for k in sorted(structure) for leaf in _named_leaves(structure[k],
+                                                                          f"{name}[{k!r}]")]
+    if isinstance(structure, (list, tuple)):
+        return [leaf for i, v in enumerate(structure) for leaf in _named_leaves(v, f"{name}[{i}]")]
+    return [(name, structure)] if isinstance(structure, torch.Tensor) else []
+
+
+def warn_if_not_finite(data, what: str = "fit()") -> None:
+    """Warns once, naming the array, when the data holds NaN or infinite values.
+
+    Keras trains on such data (the loss turns NaN); this one pass over the host arrays at
+    the start of fit says why. A sum is NaN/inf when any element is; only an array whose
+    sum is not finite gets the exact (and costlier) elementwise check.
+    """
+    if not isinstance(data, ArrayData):
+        return
+    leaves = _named_leaves(data.x, "x")
+    if data.y is not None:
+        leaves += _named_leaves(data.y, "y")
+    if data.sample_weight is not None:
+        leaves.append(("sample_weight", data.sample_weight))
+    leaves = [(n, t) for n, t in leaves if t.is_floating_point() and t.numel()]
+    if not leaves:
+        return
+    sums = torch.stack([t.sum().float().cpu() for _, t in leaves])
+    suspects = [leaves[i] for i in torch.nonzero(~torch.isfinite(sums)).flatten().tolist()]
+    bad = [name for name, t in suspects if not bool(torch.isfinite(t).all())]
+    if bad:
+        warnings.warn(
+            f"{what}: {', '.join(f'`{n}`' for n in bad)} contains NaN or infinite values; the "
+            "loss will become NaN. Clean the data, or pass "
+            "callbacks=[distkeras.callbacks.TerminateOnNaN()] to stop training when it does.",
+            stacklevel=3,
+        )
 
 
 def split_validation(x, y, sample_weight, validation_split: float):

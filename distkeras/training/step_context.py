@@ -61,6 +61,7 @@ class StepContext:
             self.reducer.close()
             self.reducer = None
         self.prepared = False
+        self._vote_event = None  # a vote still in flight belongs to this fit only
 
     def make_data(self, x, y, sample_weight, batch_size, *, shuffle: bool, steps=None,
                   whole: bool = False):
@@ -213,12 +214,31 @@ class StepContext:
                 variable.copy_(saved)
 
     def stop_agreed(self, local_vote: bool) -> bool:
-        """True on every rank once any rank voted to stop in this step's all-reduce."""
+        """True on every rank once any rank voted to stop in a step's all-reduce.
+
+        On a GPU the vote is read one step late: reading this step's sum would stall the
+        host every step, so it is copied to pinned memory behind the step's work and the
+        previous step's copy (complete by now) decides. All ranks read the same step's sum,
+        so they still stop after the same step.
+        """
         if self.world_size == 1:
             return local_vote
-        if self.reducer is not None and hasattr(self.reducer, "votes"):
-            return float(self.reducer.votes()) > 0
-        return local_vote
+        if self.reducer is None or not hasattr(self.reducer, "votes"):
+            return local_vote
+        votes = self.reducer.votes()
+        if votes.device.type != "cuda":
+            return bool(votes > 0)
+        pending = getattr(self, "_vote_event", None)
+        agreed = False
+        if pending is not None:
+            pending.synchronize()
+            agreed = bool(self._vote_host > 0)
+        else:
+            self._vote_host = torch.zeros((), dtype=votes.dtype, pin_memory=True)
+            self._vote_event = torch.cuda.Event()
+        self._vote_host.copy_(votes, non_blocking=True)
+        self._vote_event.record()
+        return agreed
 
     # ------------------------------------------------------------------------- steps
     def _autocast(self):

@@ -9,7 +9,6 @@ part of each global batch; gradients and metric sums are all-reduced (see ``dist
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from distkeras import backend, mixed_precision
@@ -134,13 +133,14 @@ class Trainer:
             validation_steps=validation_steps, validation_freq=validation_freq,
             class_weight=class_weight,
         )
+        x, y = data_module.as_array_structure(x), data_module.as_array_structure(y)
         step = self._step_context()
         step.begin_fit()
         if validation_split and validation_data is None:
             if data_module.is_iterable_data(x):
                 raise ValueError("validation_split is only supported for array inputs.")
             (x, y, sample_weight), validation_data = data_module.split_validation(
-                _as_tensors(x), _as_tensors(y), sample_weight, validation_split
+                _as_tensors(x, "x"), _as_tensors(y, "y"), sample_weight, validation_split
             )
         if class_weight is not None:
             sample_weight = data_module.class_weight_to_sample_weight(y, class_weight,
@@ -152,6 +152,9 @@ class Trainer:
             val = step.make_data(*_unpack_validation(validation_data),
                                  validation_batch_size or batch_size, shuffle=False,
                                  steps=validation_steps)
+        if step.rank == 0:  # the arrays are the same on every rank: one warning is enough
+            data_module.warn_if_not_finite(train, "fit()")
+            data_module.warn_if_not_finite(val, "fit() validation data")
 
         verbose = 1 if verbose == "auto" else int(verbose)
         self.history = callbacks_module.History()
@@ -305,6 +308,7 @@ class Trainer:
 
     def predict_on_batch(self, x):
         with torch.no_grad(), mixed_precision.autocast():
+            x = data_module.as_array_structure(x)
             outputs = self(map_structure(backend.convert_to_tensor, x), training=False)
         return map_structure(backend.to_numpy, outputs)
 
@@ -327,12 +331,10 @@ class Trainer:
         return total + sum(extra) if extra else total
 
 
-def _as_tensors(x):
+def _as_tensors(x, name: str):
     if x is None:
         return None
-    return map_structure(
-        lambda a: a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a)), x
-    )
+    return map_structure(lambda a: data_module._to_cpu_tensor(a, name), x)
 
 
 def _unpack_validation(validation_data):

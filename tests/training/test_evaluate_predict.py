@@ -91,8 +91,7 @@ def test_binary_accuracy_from_one_unit_output():
     k, b = model.get_weights()
     p = np.clip(1 / (1 + np.exp(-(x @ k + b))), EPS, 1 - EPS)
     loss, acc = model.evaluate(x, y, verbose=0)
-    np.testing.assert_allclose(loss, -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(loss, -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(), rtol=1e-5)
     np.testing.assert_allclose(acc, ((p > 0.5) == y).mean())
 
 
@@ -125,8 +124,9 @@ def test_predict_on_a_multi_output_model_returns_a_list():
     ka, ba, kb, bb = model.get_weights()
     np.testing.assert_allclose(out[0], x @ ka + ba, rtol=1e-5, atol=1e-6)
     z = x @ kb + bb
-    np.testing.assert_allclose(out[1], np.exp(z) / np.exp(z).sum(-1, keepdims=True),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out[1], np.exp(z) / np.exp(z).sum(-1, keepdims=True), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_predict_on_a_dict_output_model_returns_a_dict():
@@ -156,8 +156,7 @@ def test_train_on_batch_is_one_step_on_the_whole_batch():
     np.testing.assert_allclose(loss_value, loss.item(), rtol=1e-5)
     np.testing.assert_allclose(acc, (p.argmax(-1).numpy() == labels).mean())
     for got, w in zip(model.get_weights(), (k1, b1, k2, b2)):
-        np.testing.assert_allclose(got, (w - 0.5 * w.grad).detach().numpy(), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(got, (w - 0.5 * w.grad).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_test_and_predict_on_batch():
@@ -179,17 +178,18 @@ def test_on_batch_sample_weight_and_return_dict():
     sw = np.array([0.0, 1.0, 2.0, 0.5, 0.0, 3.0], "float32")
     model = make_model()
     p = np_forward(model, x)
-    np.testing.assert_allclose(model.test_on_batch(x, y, sample_weight=sw),
-                               (np_cce(y, p) * sw).sum() / 6, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.test_on_batch(x, y, sample_weight=sw), (np_cce(y, p) * sw).sum() / 6, rtol=1e-5
+    )
     logs = model.train_on_batch(x, y, sample_weight=sw, return_dict=True)
     np.testing.assert_allclose(logs["loss"], (np_cce(y, p) * sw).sum() / 6, rtol=1e-5)
 
 
 def test_compute_loss_is_the_compiled_loss_plus_layer_losses():
     x, y, _ = make_data(8)
-    model = distkeras.Sequential([
-        layers.Dense(3, activation="softmax", input_dim=4, kernel_regularizer="l2")
-    ])
+    model = distkeras.Sequential(
+        [layers.Dense(3, activation="softmax", input_dim=4, kernel_regularizer="l2")]
+    )
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     y_pred = model(torch.tensor(x))
     loss = model.compute_loss(x=torch.tensor(x), y=torch.tensor(y), y_pred=y_pred)
@@ -197,8 +197,27 @@ def test_compute_loss_is_the_compiled_loss_plus_layer_losses():
     z = x @ k + b
     p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
     expected = np_cce(y, p).mean() + 0.01 * (k**2).sum()
-    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(loss.detach()), expected, rtol=1e-5)
     loss.backward()  # differentiable
     assert model.layers[0].kernel.grad is not None
 
 
+def test_crossentropy_on_unnormalised_outputs_normalises_rows_then_clips():
+    x, y, _ = make_data(12)
+    model = distkeras.Sequential([layers.Dense(3, activation="sigmoid", input_dim=4)])
+    model.compile(optimizer=optimizers.SGD(0.5), loss="categorical_crossentropy")
+    model.build((None, 4))
+    k, b = model.get_weights()
+    b[0] = -30.0  # class 0 probability ~1e-13: below the clip
+    model.set_weights([k, b])
+    p = 1 / (1 + np.exp(-(x.astype("float64") @ k + b)))
+    assert (p[:, 0] / p.sum(-1) < EPS).all()
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), np_cce(y, p).mean(), rtol=1e-5)
+    # The training step follows the same definition (gradient through normalise and clip).
+    kt, bt = (torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in (k, b))
+    q = torch.sigmoid(torch.tensor(x, dtype=torch.float64) @ kt + bt)
+    q = (q / q.sum(-1, keepdim=True)).clamp(EPS, 1 - EPS)
+    (-(torch.tensor(y, dtype=torch.float64) * torch.log(q)).sum(-1).mean()).backward()
+    model.train_on_batch(x, y)
+    for got, w in zip(model.get_weights(), (kt, bt)):
+        np.testing.assert_allclose(got, (w - 0.5 * w.grad).detach().numpy(), rtol=1e-5, atol=1e-6)

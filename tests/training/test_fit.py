@@ -115,8 +115,11 @@ def assert_weights_close(model, expected, atol=2e-6):
     "name, make, make_ref",
     [
         ("sgd", lambda: optimizers.SGD(0.1), lambda: ReferenceSGD(0.1)),
-        ("sgd_momentum", lambda: optimizers.SGD(0.05, momentum=0.9),
-         lambda: ReferenceSGD(0.05, momentum=0.9)),
+        (
+            "sgd_momentum",
+            lambda: optimizers.SGD(0.05, momentum=0.9),
+            lambda: ReferenceSGD(0.05, momentum=0.9),
+        ),
         ("adam", lambda: "adam", lambda: ReferenceAdam()),
         ("adam_fast", lambda: optimizers.Adam(0.05), lambda: ReferenceAdam(0.05)),
     ],
@@ -170,11 +173,8 @@ def test_history_epoch_values_are_batch_size_weighted_means():
 def test_history_keys_as_given_sorted_and_val_prefixed():
     x, y, labels = make_data(24)
     model = make_model("adam", metrics=["mae", "acc"])
-    history = model.fit(x, y, batch_size=8, epochs=2, validation_data=(x[:8], y[:8]),
-                        verbose=0)
-    assert list(history.history) == [
-        "acc", "loss", "mae", "val_acc", "val_loss", "val_mae"
-    ]
+    history = model.fit(x, y, batch_size=8, epochs=2, validation_data=(x[:8], y[:8]), verbose=0)
+    assert list(history.history) == ["acc", "loss", "mae", "val_acc", "val_loss", "val_mae"]
     assert all(len(v) == 2 for v in history.history.values())
     assert model.metrics_names == ["loss", "mae", "acc"]
     # The last epoch's val_ values are evaluate() on the validation data with final weights.
@@ -188,8 +188,9 @@ def test_validation_split_holds_out_the_last_fraction_before_shuffling():
     x, y, _ = make_data(20)
     model = make_model(optimizers.SGD(0.1))
     model.build((None, 4))
-    expected, _ = reference_fit(model.get_weights(), x[:15], y[:15],
-                                "categorical_crossentropy", ReferenceSGD(0.1), 5)
+    expected, _ = reference_fit(
+        model.get_weights(), x[:15], y[:15], "categorical_crossentropy", ReferenceSGD(0.1), 5
+    )
     history = model.fit(x, y, batch_size=5, validation_split=0.25, shuffle=False, verbose=0)
     assert_weights_close(model, expected)
     val = model.evaluate(x[15:], y[15:], verbose=0)
@@ -201,8 +202,7 @@ def test_validation_split_with_shuffle_never_trains_on_the_held_out_part():
     x[:, 0] = np.arange(20)  # sample ids, recorded during training
     model = RecordingModel()
     model.compile(optimizer=optimizers.SGD(0.0), loss="mse")
-    history = model.fit(x, y, batch_size=4, epochs=3, validation_split=0.2, shuffle=True,
-                        verbose=0)
+    history = model.fit(x, y, batch_size=4, epochs=3, validation_split=0.2, shuffle=True, verbose=0)
     for epoch in model.seen_by_epoch(3, 4):
         assert sorted(epoch) == list(range(16))
     val = model.evaluate(x[16:], y[16:], verbose=0)
@@ -260,8 +260,9 @@ def test_shuffled_fit_equals_reference_in_the_recorded_order():
     distkeras.utils.set_random_seed(1234)
     model = make_model(optimizers.SGD(0.1))
     model.build((None, 4))
-    expected, _ = reference_fit(model.get_weights(), x, y, "categorical_crossentropy",
-                                ReferenceSGD(0.1), 4, order=order)
+    expected, _ = reference_fit(
+        model.get_weights(), x, y, "categorical_crossentropy", ReferenceSGD(0.1), 4, order=order
+    )
     model.fit(x, y, batch_size=4, verbose=0)
     assert_weights_close(model, expected)
 
@@ -283,8 +284,7 @@ def test_steps_per_epoch_limits_the_batches_of_each_epoch():
     x[:, 0] = np.arange(20)
     model = RecordingModel()
     model.compile(optimizer="sgd", loss="mse")
-    history = model.fit(x, y, batch_size=4, epochs=2, steps_per_epoch=2, shuffle=False,
-                        verbose=0)
+    history = model.fit(x, y, batch_size=4, epochs=2, steps_per_epoch=2, shuffle=False, verbose=0)
     assert len(model.batches) == 4
     assert all(len(b) == 4 for b in model.batches)
     assert len(history.history["loss"]) == 2
@@ -301,8 +301,16 @@ def test_validation_freq(freq, validated):
             if "val_loss" in logs:
                 values.append(epoch)
 
-    history = model.fit(x, y, batch_size=8, epochs=4, validation_data=(x, y),
-                        validation_freq=freq, callbacks=[Spy()], verbose=0)
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        validation_data=(x, y),
+        validation_freq=freq,
+        callbacks=[Spy()],
+        verbose=0,
+    )
     assert values == validated
     assert len(history.history["val_loss"]) == len(validated)
     assert len(history.history["loss"]) == 4
@@ -315,8 +323,9 @@ def test_sample_weight_scales_loss_by_count_not_weight_sum():
     model = make_model(optimizers.SGD(0.1))
     model.build((None, 4))
     initial = model.get_weights()
-    expected, records = reference_fit(initial, x, y, "categorical_crossentropy",
-                                      ReferenceSGD(0.1), 8, sample_weight=sw)
+    expected, records = reference_fit(
+        initial, x, y, "categorical_crossentropy", ReferenceSGD(0.1), 8, sample_weight=sw
+    )
     history = model.fit(x, y, sample_weight=sw, batch_size=8, shuffle=False, verbose=0)
     assert_weights_close(model, expected)
     weighted = sum(n * loss for n, loss, _ in records) / 20
@@ -326,7 +335,8 @@ def test_sample_weight_scales_loss_by_count_not_weight_sum():
     per_sample = per_sample_loss("categorical_crossentropy", torch.tensor(y), p).numpy()
     np.testing.assert_allclose(
         model.evaluate(x, y, sample_weight=sw, batch_size=20, verbose=0),
-        (per_sample * sw).sum() / 20, rtol=1e-5,
+        (per_sample * sw).sum() / 20,
+        rtol=1e-5,
     )
 
 
@@ -338,10 +348,18 @@ def test_class_weight_is_a_per_sample_weight_of_the_label(one_hot):
     loss = "categorical_crossentropy" if one_hot else "sparse_categorical_crossentropy"
     model = make_model(optimizers.SGD(0.1), loss=loss)
     model.build((None, 4))
-    expected, records = reference_fit(model.get_weights(), x, y, "categorical_crossentropy",
-                                      ReferenceSGD(0.1), 16, sample_weight=sw)
-    history = model.fit(x, y if one_hot else labels, class_weight=class_weight, batch_size=16,
-                        verbose=0)
+    expected, records = reference_fit(
+        model.get_weights(),
+        x,
+        y,
+        "categorical_crossentropy",
+        ReferenceSGD(0.1),
+        16,
+        sample_weight=sw,
+    )
+    history = model.fit(
+        x, y if one_hot else labels, class_weight=class_weight, batch_size=16, verbose=0
+    )
     assert_weights_close(model, expected)
     np.testing.assert_allclose(history.history["loss"], [records[0][1]], rtol=1e-5)
 
@@ -355,9 +373,9 @@ def test_class_weight_missing_class_is_an_error():
 
 def test_regularization_loss_is_added_to_the_reported_loss():
     x, y, _ = make_data(8)
-    model = distkeras.Sequential([
-        layers.Dense(3, activation="softmax", input_dim=4, kernel_regularizer="l2")
-    ])
+    model = distkeras.Sequential(
+        [layers.Dense(3, activation="softmax", input_dim=4, kernel_regularizer="l2")]
+    )
     model.compile(optimizer=optimizers.SGD(0.0), loss="categorical_crossentropy")
     model.build((None, 4))
     k, b = model.get_weights()
@@ -367,3 +385,27 @@ def test_regularization_loss_is_added_to_the_reported_loss():
     history = model.fit(x, y, batch_size=8, verbose=0)
     np.testing.assert_allclose(history.history["loss"], [expected], rtol=1e-5)
     np.testing.assert_allclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------ progress
+def test_verbose_2_prints_one_line_per_epoch_with_the_epoch_logs(capsys):
+    x, y, _ = make_data(20)
+    model = make_model("adam", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
+    for epoch, line in ((0, lines[1]), (1, lines[3])):
+        assert line.startswith("3/3 - ")
+        fields = dict(part.split(": ") for part in line.split(" - ") if ": " in part)
+        assert list(fields) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+        for key, text in fields.items():
+            assert text == f"{history.history[key][epoch]:.4f}"
+
+
+def test_verbose_0_prints_nothing(capsys):
+    x, y, _ = make_data(8)
+    model = make_model("adam", metrics=["accuracy"])
+    model.fit(x, y, epochs=2, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""

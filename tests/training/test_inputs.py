@@ -23,8 +23,10 @@ def make_model():
 
 def make_data(n=12, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n, 3)).astype("float32"),
-            rng.standard_normal((n, 2)).astype("float32"))
+    return (
+        rng.standard_normal((n, 3)).astype("float32"),
+        rng.standard_normal((n, 2)).astype("float32"),
+    )
 
 
 def reference_sgd(weights, batches):
@@ -43,8 +45,10 @@ def reference_sgd(weights, batches):
 
 
 def in_batches(x, y, size, sw=None):
-    return [(x[i : i + size], y[i : i + size], None if sw is None else sw[i : i + size])
-            for i in range(0, len(x), size)]
+    return [
+        (x[i : i + size], y[i : i + size], None if sw is None else sw[i : i + size])
+        for i in range(0, len(x), size)
+    ]
 
 
 def assert_weights(model, expected):
@@ -103,8 +107,12 @@ def test_multi_input_lists_and_dicts(kind):
     model.fit(x, y, batch_size=4, shuffle=False, verbose=0)
     assert_weights(model, expected)
     k, bias = model.get_weights()
-    np.testing.assert_allclose(model.predict(x, batch_size=3, verbose=0),
-                               np.concatenate([xa, xb], 1) @ k + bias, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, batch_size=3, verbose=0),
+        np.concatenate([xa, xb], 1) @ k + bias,
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 # ------------------------------------------------------------------- torch data
@@ -128,10 +136,10 @@ def test_torch_dataloader():
     assert_weights(model, expected)
     assert len(history.history["loss"]) == 2
     k, b = model.get_weights()
-    np.testing.assert_allclose(model.evaluate(loader, verbose=0),
-                               ((x @ k + b - y) ** 2).mean(), rtol=1e-5)
-    np.testing.assert_allclose(model.predict(loader, verbose=0), x @ k + b, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        model.evaluate(loader, verbose=0), ((x @ k + b - y) ** 2).mean(), rtol=1e-5
+    )
+    np.testing.assert_allclose(model.predict(loader, verbose=0), x @ k + b, rtol=1e-5, atol=1e-6)
 
 
 def test_torch_dataset_is_batched_with_batch_size():
@@ -148,8 +156,9 @@ def test_torch_dataset_with_shuffle_trains_on_every_sample_once_per_epoch():
     model.compile(optimizer=optimizers.SGD(0.0), loss="mse")
     history = model.fit(PairDataset(x, y), batch_size=4, epochs=2, verbose=0)
     k, b = model.get_weights()
-    np.testing.assert_allclose(history.history["loss"], [((x @ k + b - y) ** 2).mean()] * 2,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        history.history["loss"], [((x @ k + b - y) ** 2).mean()] * 2, rtol=1e-5
+    )
 
 
 def test_validation_data_as_a_dataloader():
@@ -158,8 +167,9 @@ def test_validation_data_as_a_dataloader():
     loader = torch.utils.data.DataLoader(PairDataset(x[:6], y[:6]), batch_size=4)
     history = model.fit(x, y, batch_size=4, validation_data=loader, verbose=0)
     k, b = model.get_weights()
-    np.testing.assert_allclose(history.history["val_loss"],
-                               [((x[:6] @ k + b - y[:6]) ** 2).mean()], rtol=1e-5)
+    np.testing.assert_allclose(
+        history.history["val_loss"], [((x[:6] @ k + b - y[:6]) ** 2).mean()], rtol=1e-5
+    )
 
 
 # --------------------------------------------------------------------- generators
@@ -177,8 +187,7 @@ def test_generator_with_steps_per_epoch_continues_across_epochs():
     model = make_model()
     # 2 epochs of 2 steps over a generator of 3 batches: batches 0, 1 | 2, 0.
     batches = in_batches(x, y, 4)
-    expected = reference_sgd(model.get_weights(), [batches[0], batches[1], batches[2],
-                                                   batches[0]])
+    expected = reference_sgd(model.get_weights(), [batches[0], batches[1], batches[2], batches[0]])
     history = model.fit(endless(x, y, 4), steps_per_epoch=2, epochs=2, verbose=0)
     assert_weights(model, expected)
     assert len(history.history["loss"]) == 2
@@ -206,10 +215,12 @@ def test_finite_generator_for_evaluate_and_predict():
         for i in range(0, 10, 4):
             yield x[i : i + 4]
 
-    np.testing.assert_allclose(model.evaluate(pairs(), verbose=0),
-                               ((x @ k + b - y) ** 2).mean(), rtol=1e-5)
-    np.testing.assert_allclose(model.predict(inputs_only(), verbose=0), x @ k + b, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        model.evaluate(pairs(), verbose=0), ((x @ k + b - y) ** 2).mean(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        model.predict(inputs_only(), verbose=0), x @ k + b, rtol=1e-5, atol=1e-6
+    )
 
 
 # ------------------------------------------------------------------------ errors
@@ -284,8 +295,12 @@ def test_validation_split_needs_arrays():
 def test_fit_evaluate_without_compile_or_loss():
     x, y = make_data(4)
     model = distkeras.Sequential([layers.Dense(2, input_dim=3)])
-    for call in (lambda: model.fit(x, y, verbose=0), lambda: model.evaluate(x, y, verbose=0),
-                 lambda: model.train_on_batch(x, y), lambda: model.test_on_batch(x, y)):
+    for call in (
+        lambda: model.fit(x, y, verbose=0),
+        lambda: model.evaluate(x, y, verbose=0),
+        lambda: model.train_on_batch(x, y),
+        lambda: model.test_on_batch(x, y),
+    ):
         with pytest.raises(ValueError, match="compile"):
             call()
     model.compile(optimizer="sgd")
@@ -333,6 +348,8 @@ def test_float_ids_feed_an_embedding_model():
     model.compile(optimizer=optimizers.SGD(LR), loss="mse")
     ids = np.array([[0, 1, 4], [2, 3, 3]])
     table = model.get_weights()[0]
-    np.testing.assert_allclose(model.evaluate(ids.astype("float32"), np.zeros((2, 6)),
-                                              verbose=0),
-                               (table[ids].reshape(2, 6) ** 2).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        model.evaluate(ids.astype("float32"), np.zeros((2, 6)), verbose=0),
+        (table[ids].reshape(2, 6) ** 2).mean(),
+        rtol=1e-5,
+    )

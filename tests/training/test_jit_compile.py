@@ -15,8 +15,12 @@ def make_model(jit_compile):
     model = distkeras.Sequential(
         [layers.Dense(5, activation="tanh", input_dim=4), layers.Dense(3, activation="softmax")]
     )
-    model.compile(optimizer=optimizers.SGD(0.1), loss="categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=jit_compile)
+    model.compile(
+        optimizer=optimizers.SGD(0.1),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
     model.build((None, 4))
     return model
 
@@ -41,8 +45,9 @@ def test_jit_compile_trains_through_torch_compile_and_matches_eager():
     for got, want in zip(model.get_weights(), eager.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert np.isfinite(model.get_weights()[0]).all()
-    np.testing.assert_allclose(model.predict(x, verbose=0), eager.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), eager.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
     # The compiled step is kept: a second fit does not compile again.
     graphs = counters["stats"]["unique_graphs"]
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)

@@ -42,10 +42,13 @@ def make_data(n=32, seed=0):
 def make_model(optimizer="adam"):
     distkeras.utils.set_random_seed(7)
     spy = DtypeSpy()
-    model = distkeras.Sequential([
-        layers.Dense(16, activation="relu", input_dim=8), spy,
-        layers.Dense(3, activation="softmax"),
-    ])
+    model = distkeras.Sequential(
+        [
+            layers.Dense(16, activation="relu", input_dim=8),
+            spy,
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     return model, spy
 
@@ -64,13 +67,17 @@ def test_policy_names_and_errors(policy):
     assert (current.compute_dtype, current.variable_dtype) == ("bfloat16", "float32")
     assert current.get_config() == {"name": "mixed_bfloat16"}
     with pytest.raises(ValueError, match="mixed_float64"):
-        mixed_precision.set_global_policy("mixed_float16".replace("16", "64"))
+        mixed_precision.set_global_policy("mixed_float64")
     assert mixed_precision.global_policy().name == "mixed_bfloat16"
 
 
-@pytest.mark.parametrize("name, dtype, tolerance", [
-    ("mixed_bfloat16", torch.bfloat16, 2e-2), ("mixed_float16", torch.float16, 3e-3),
-])
+@pytest.mark.parametrize(
+    "name, dtype, tolerance",
+    [
+        ("mixed_bfloat16", torch.bfloat16, 2e-2),
+        ("mixed_float16", torch.float16, 3e-3),
+    ],
+)
 def test_mixed_policy_trains_with_float32_weights(policy, name, dtype, tolerance):
     reference_model, reference_spy, reference_history, reference_out = train()
     assert reference_spy.seen == {torch.float32}
@@ -129,16 +136,18 @@ def test_float16_without_auto_scale_loss(policy):
     x, y = make_data(8)
     policy("mixed_float16")
     model, _ = make_model(optimizers.SGD(0.1))
-    model.compile(optimizer=optimizers.SGD(0.1), loss="categorical_crossentropy",
-                  auto_scale_loss=False)
+    model.compile(
+        optimizer=optimizers.SGD(0.1), loss="categorical_crossentropy", auto_scale_loss=False
+    )
     model.fit(x, y, batch_size=8, verbose=0)
     assert model._step.grad_scaler is None
     assert np.isfinite(model.get_weights()[0]).all()
 
 
 def test_dynamic_loss_scale_grows_after_the_growth_interval():
-    scale = mixed_precision.DynamicLossScale(torch.device("cpu"), initial_scale=4.0,
-                                             dynamic_growth_steps=3)
+    scale = mixed_precision.DynamicLossScale(
+        torch.device("cpu"), initial_scale=4.0, dynamic_growth_steps=3
+    )
     grads = [torch.full((2,), 8.0)]
     for _ in range(2):
         scale.update(scale.unscale_(grads))

@@ -33,8 +33,9 @@ def make_data(n=12, seed=0):
 def reference_losses(weights, xa, xb, y_reg, y_cls):
     """(mse per sample, crossentropy per sample, class predictions) in float64 torch."""
     kh, bh, kr, br, kc, bc = weights
-    x = torch.cat([torch.as_tensor(xa, dtype=torch.float64),
-                   torch.as_tensor(xb, dtype=torch.float64)], 1)
+    x = torch.cat(
+        [torch.as_tensor(xa, dtype=torch.float64), torch.as_tensor(xb, dtype=torch.float64)], 1
+    )
     h = torch.tanh(x @ kh + bh)
     pred_reg = h @ kr + br
     p = torch.softmax(h @ kc + bc, -1).clamp(EPS, 1 - EPS)
@@ -54,11 +55,15 @@ def reference_fit(model, data, batch_size, w_reg, w_cls):
         mse, cce, pred = reference_losses(params, xa[s], xb[s], y_reg[s], y_cls[s])
         total = w_reg * mse.mean() + w_cls * cce.mean()
         grads = torch.autograd.grad(total, params)
-        records.append({
-            "n": len(xa[s]), "loss": total.item(), "reg_loss": mse.mean().item(),
-            "cls_loss": cce.mean().item(),
-            "cls_accuracy": (pred.numpy() == labels[s]).mean(),
-        })
+        records.append(
+            {
+                "n": len(xa[s]),
+                "loss": total.item(),
+                "reg_loss": mse.mean().item(),
+                "cls_loss": cce.mean().item(),
+                "cls_accuracy": (pred.numpy() == labels[s]).mean(),
+            }
+        )
         weights = [(w - LR * g).detach() for w, g in zip(weights, grads)]
     return [w.numpy() for w in weights], records
 
@@ -68,10 +73,16 @@ def epoch_mean(records, key, n):
 
 
 SPECS = {
-    "lists": dict(loss=["mse", "categorical_crossentropy"], loss_weights=[0.5, 2.0],
-                  metrics=[None, ["accuracy"]]),
-    "dicts": dict(loss={"reg": "mse", "cls": "categorical_crossentropy"},
-                  loss_weights={"cls": 2.0, "reg": 0.5}, metrics={"cls": "accuracy"}),
+    "lists": dict(
+        loss=["mse", "categorical_crossentropy"],
+        loss_weights=[0.5, 2.0],
+        metrics=[None, ["accuracy"]],
+    ),
+    "dicts": dict(
+        loss={"reg": "mse", "cls": "categorical_crossentropy"},
+        loss_weights={"cls": 2.0, "reg": 0.5},
+        metrics={"cls": "accuracy"},
+    ),
 }
 
 
@@ -89,19 +100,23 @@ def test_losses_weights_and_metrics_per_output(spec, targets):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert list(history.history) == ["cls_accuracy", "cls_loss", "loss", "reg_loss"]
     for key in history.history:
-        np.testing.assert_allclose(history.history[key], [epoch_mean(records, key, 12)],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(history.history[key], [epoch_mean(records, key, 12)], rtol=1e-5)
 
 
 def test_evaluate_multi_output_values_and_names():
     xa, xb, y_reg, y_cls, labels = make_data(10)
     model = make_model()
-    model.compile(optimizer="sgd", loss=["mse", "categorical_crossentropy"],
-                  loss_weights=[1.0, 0.25], metrics={"reg": ["mae"], "cls": ["accuracy"]})
+    model.compile(
+        optimizer="sgd",
+        loss=["mse", "categorical_crossentropy"],
+        loss_weights=[1.0, 0.25],
+        metrics={"reg": ["mae"], "cls": ["accuracy"]},
+    )
     weights = [torch.tensor(w, dtype=torch.float64) for w in model.get_weights()]
     mse, cce, pred = reference_losses(weights, xa, xb, y_reg, y_cls)
-    h = torch.tanh(torch.cat([torch.tensor(xa), torch.tensor(xb)], 1).double() @ weights[0]
-                   + weights[1])
+    h = torch.tanh(
+        torch.cat([torch.tensor(xa), torch.tensor(xb)], 1).double() @ weights[0] + weights[1]
+    )
     mae = (h @ weights[2] + weights[3] - torch.tensor(y_reg)).abs().mean().item()
     logs = model.evaluate([xa, xb], [y_reg, y_cls], batch_size=4, verbose=0, return_dict=True)
     expected = {
@@ -129,15 +144,19 @@ def test_metric_list_is_one_entry_per_output_and_val_keys():
     with pytest.raises(ValueError, match="2 outputs"):  # Keras 3: one entry per output
         model.compile(optimizer="adam", loss=["mse", "mse"], metrics=["mae"])
     model.compile(optimizer="adam", loss=["mse", "mse"], metrics=["mae", ["mse", "mae"]])
-    history = model.fit([xa, xb], [y_reg, y_cls], batch_size=6, epochs=2, verbose=0,
-                        validation_data=([xa, xb], [y_reg, y_cls]))
+    history = model.fit(
+        [xa, xb],
+        [y_reg, y_cls],
+        batch_size=6,
+        epochs=2,
+        verbose=0,
+        validation_data=([xa, xb], [y_reg, y_cls]),
+    )
     keys = ["cls_loss", "cls_mae", "cls_mse", "loss", "reg_loss", "reg_mae"]
     assert list(history.history) == keys + [f"val_{k}" for k in keys]
-    assert model.metrics_names == ["loss", "reg_mae", "cls_mse", "cls_mae", "reg_loss",
-                                   "cls_loss"]
+    assert model.metrics_names == ["loss", "reg_mae", "cls_mse", "cls_mae", "reg_loss", "cls_loss"]
     # The per-output mse metric equals the per-output mse loss.
-    np.testing.assert_allclose(history.history["cls_mse"], history.history["cls_loss"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(history.history["cls_mse"], history.history["cls_loss"], rtol=1e-5)
 
 
 def test_output_without_loss_is_not_trained_on():

@@ -46,6 +46,8 @@ def test_seed_mlp(digits, capsys):
     x_train, y_train, x_test, y_test, labels = digits
     x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
 
+    # The seed's program, verbatim.
+    # fmt: off
     from distkeras.layers import Dense
     from distkeras.models import Sequential
 
@@ -58,6 +60,7 @@ def test_seed_mlp(digits, capsys):
     history = model.fit(x_train, y_train, epochs=5, batch_size=32)
     loss_and_metrics = model.evaluate(x_test, y_test, batch_size=128)
     classes = model.predict(x_test, batch_size=128)
+    # fmt: on
 
     check_seed_results(model, history, loss_and_metrics, classes, x_test, y_test, labels)
     check_progress_output(capsys.readouterr().out)
@@ -67,6 +70,8 @@ def test_seed_cnn(digits, capsys):
     x_train, y_train, x_test, y_test, labels = digits
     x_train, x_test = x_train[..., None], x_test[..., None]
 
+    # The seed's program, verbatim.
+    # fmt: off
     from distkeras.layers import Conv2D, Dense, Flatten, MaxPooling2D
     from distkeras.models import Sequential
 
@@ -83,9 +88,15 @@ def test_seed_cnn(digits, capsys):
     history = model.fit(x_train, y_train, epochs=5, batch_size=32)
     loss_and_metrics = model.evaluate(x_test, y_test, batch_size=128)
     classes = model.predict(x_test, batch_size=128)
+    # fmt: on
 
     check_seed_results(model, history, loss_and_metrics, classes, x_test, y_test, labels)
     check_progress_output(capsys.readouterr().out)
     assert [w.shape for w in model.get_weights()] == [
-        (3, 3, 1, 32), (32,), (3, 3, 32, 64), (64,), (1600, 10), (10,)
+        (3, 3, 1, 32),
+        (32,),
+        (3, 3, 32, 64),
+        (64,),
+        (1600, 10),
+        (10,),
     ]
