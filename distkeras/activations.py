@@ -15,11 +15,23 @@ def linear(x):
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
-        return torch.relu(x)
-    out = torch.where(x >= threshold, x, negative_slope * (x - threshold))
+    """Keras's generalised ReLU.
+
+    ``x`` above ``threshold`` (clipped to ``[0, max_value]`` when ``max_value`` is set), else 0,
+    minus ``negative_slope * relu(threshold - x)``; the threshold itself maps to 0, as in Keras.
+    """
+    if threshold == 0.0 and max_value is None:
+        if negative_slope == 0.0:
+            return torch.relu(x)
+        return F.leaky_relu(x, negative_slope=negative_slope)
+    if threshold != 0.0:
+        out = x * (x > threshold).to(x.dtype)
+    else:
+        out = torch.relu(x)
     if max_value is not None:
-        out = torch.clamp(out, max=max_value)
+        out = torch.clamp(out, 0.0, max_value)
+    if negative_slope != 0.0:
+        out = out - negative_slope * torch.relu(threshold - x)
     return out
 
 
@@ -47,8 +59,8 @@ def selu(x):
     return F.selu(x)
 
 
-def gelu(x, approximate=True):
-    # Keras's gelu defaults to the tanh approximation.
+def gelu(x, approximate=False):
+    # Keras 3's activations.gelu is the exact (erf) form unless approximate=True.
     return F.gelu(x, approximate="tanh" if approximate else "none")
 
 
@@ -85,12 +97,73 @@ def hard_silu(x):
     return x * hard_sigmoid(x)
 
 
+hard_swish = hard_silu
+
+
 def relu6(x):
     return torch.clamp(x, 0.0, 6.0)
 
 
 def mish(x):
     return F.mish(x)
+
+
+def celu(x, alpha=1.0):
+    return F.celu(x, alpha=alpha)
+
+
+def glu(x, axis=-1):
+    return F.glu(x, dim=axis)
+
+
+def hard_tanh(x):
+    return torch.clamp(x, -1.0, 1.0)
+
+
+def hard_shrink(x, threshold=0.5):
+    return F.hardshrink(x, lambd=threshold)
+
+
+def soft_shrink(x, threshold=0.5):
+    return F.softshrink(x, lambd=threshold)
+
+
+def tanh_shrink(x):
+    return x - torch.tanh(x)
+
+
+def threshold(x, threshold, default_value):
+    """``x`` where ``x > threshold``, else ``default_value``."""
+    return F.threshold(x, threshold, default_value)
+
+
+def log_sigmoid(x):
+    return F.logsigmoid(x)
+
+
+def sparse_sigmoid(x):
+    return torch.clamp(0.5 * (x + 1.0), 0.0, 1.0)
+
+
+def sparse_plus(x):
+    # 0 below -1, x above 1, and the quadratic (x + 1)^2 / 4 joining them smoothly.
+    return torch.where(x <= -1.0, torch.zeros_like(x), torch.where(x < 1.0, 0.25 * (x + 1) ** 2, x))
+
+
+def squareplus(x, b=4):
+    return 0.5 * (x + torch.sqrt(x * x + b))
+
+
+def sparsemax(x, axis=-1):
+    """Euclidean projection of ``x`` onto the probability simplex along ``axis``."""
+    x = x.movedim(axis, -1)
+    ranked, _ = torch.sort(x, dim=-1, descending=True)
+    k = torch.arange(1, x.shape[-1] + 1, device=x.device, dtype=x.dtype)
+    cumulative = ranked.cumsum(-1)
+    support = (1.0 + k * ranked > cumulative).to(x.dtype)
+    size = support.sum(-1, keepdim=True)
+    tau = ((ranked * support).sum(-1, keepdim=True) - 1.0) / size
+    return torch.clamp(x - tau, min=0.0).movedim(-1, axis)
 
 
 _ACTIVATIONS: dict[str, Callable] = {
@@ -114,6 +187,18 @@ _ACTIVATIONS: dict[str, Callable] = {
     "hard_silu": hard_silu,
     "hard_swish": hard_silu,
     "mish": mish,
+    "celu": celu,
+    "glu": glu,
+    "hard_tanh": hard_tanh,
+    "hard_shrink": hard_shrink,
+    "soft_shrink": soft_shrink,
+    "tanh_shrink": tanh_shrink,
+    "threshold": threshold,
+    "log_sigmoid": log_sigmoid,
+    "sparse_sigmoid": sparse_sigmoid,
+    "sparse_plus": sparse_plus,
+    "squareplus": squareplus,
+    "sparsemax": sparsemax,
 }
 
 
@@ -149,7 +234,13 @@ def get(identifier) -> Callable:
             )
         return fn
     if isinstance(identifier, dict) and "class_name" in identifier:
-        return get(identifier.get("config", {}).get("name", identifier["class_name"]))
+        # Keras 3 writes a function as {"class_name": "function", "config": "<name>", ...}.
+        config = identifier.get("config")
+        if isinstance(config, str):
+            return get(config)
+        if isinstance(config, dict) and "name" in config:
+            return get(config["name"])
+        return get(identifier["class_name"])
     if callable(identifier):
         return identifier
     raise ValueError(

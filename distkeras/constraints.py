@@ -41,8 +41,10 @@ class MaxNorm(Constraint):
 
 
 class NonNeg(Constraint):
+    """Clamps weights at zero from below."""
+
     def __call__(self, w):
-        return w * (w >= 0).to(w.dtype)
+        return torch.clamp_min(w, 0.0)
 
 
 class UnitNorm(Constraint):
@@ -97,6 +99,8 @@ def get(identifier):
         return None
     if isinstance(identifier, (str, dict)):
         return deserialize_object(identifier, _REGISTRY, "constraint")
+    if isinstance(identifier, type):
+        return identifier()
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret constraint. Received: constraint={identifier!r}")

@@ -7,28 +7,35 @@ An initializer is called with the weight's *Keras-layout* shape (e.g. a Conv2D k
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from distkeras import backend
 from distkeras.utils.serialization import deserialize_object, serialize_object
 
 
-def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[float, float]:
+def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[int, int]:
     """(fan_in, fan_out) of a Keras-layout shape; explicit axes (e.g. an einsum kernel's)
-    override the dense/conv convention, as in Keras."""
-    shape = tuple(shape)
+    override the dense/conv convention, as in Keras.
+
+    Example:
+        >>> compute_fans((3, 3, 8, 16))  # a Conv2D kernel: 3*3*8 in, 3*3*16 out
+        (72, 144)
+    """
+    shape = tuple(int(d) for d in shape)
     if input_axes is not None and output_axes is not None:
         fan_in = math.prod(shape[axis] for axis in input_axes)
-        return float(fan_in), float(math.prod(shape[axis] for axis in output_axes))
+        return int(fan_in), int(math.prod(shape[axis] for axis in output_axes))
     if len(shape) == 0:
-        return 1.0, 1.0
+        return 1, 1
     if len(shape) == 1:
-        return float(shape[0]), float(shape[0])
+        return shape[0], shape[0]
     if len(shape) == 2:
-        return float(shape[0]), float(shape[1])
+        return shape[0], shape[1]
     receptive = math.prod(shape[:-2])
-    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+    return shape[-2] * receptive, shape[-1] * receptive
 
 
 class Initializer:
@@ -44,9 +51,18 @@ class Initializer:
     def from_config(cls, config: dict):
         return cls(**config)
 
+    def clone(self) -> Initializer:
+        return type(self).from_config(self.get_config())
+
 
 class _Seeded(Initializer):
+    """An integer seed makes every call give the same values (Keras's documented rule)."""
+
     def __init__(self, seed: int | None = None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(
+                f"{type(self).__name__}: `seed` must be an int or None. Received: seed={seed!r}"
+            )
         self.seed = seed
 
     def _generator(self) -> torch.Generator | None:
@@ -73,10 +89,23 @@ class Constant(Initializer):
         self.value = value
 
     def __call__(self, shape, dtype=None):
-        return torch.full(tuple(shape), float(self.value), dtype=backend.standardize_dtype(dtype))
+        dtype = backend.standardize_dtype(dtype)
+        if isinstance(self.value, (int, float)):
+            return torch.full(tuple(shape), float(self.value), dtype=dtype)
+        # An array value broadcasts to the shape, as Keras's cast(value) * ones(shape).
+        value = torch.as_tensor(self.value, dtype=dtype)
+        try:
+            return value.expand(tuple(shape)).clone()
+        except RuntimeError as err:
+            raise ValueError(
+                f"Constant initializer: value of shape {tuple(value.shape)} does not broadcast "
+                f"to the weight shape {tuple(shape)}."
+            ) from err
 
     def get_config(self):
-        return {"value": self.value}
+        if isinstance(self.value, (int, float)):
+            return {"value": self.value}
+        return {"value": backend.to_numpy(self.value).tolist()}
 
 
 class RandomNormal(_Seeded):
@@ -324,19 +353,48 @@ _ALIASES = {
     "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal,
     "identity": Identity,
-    # Keras 3's short aliases.
+    # Keras 3's short and legacy aliases.
     "uniform": RandomUniform,
     "normal": RandomNormal,
+    "one": Ones,
+    "zero": Zeros,
+    "IdentityInitializer": Identity,
+    "OrthogonalInitializer": Orthogonal,
 }
 _REGISTRY.update(_ALIASES)
 
 
+def _from_value(value) -> Callable:
+    """An initializer returning ``value`` (an array or tensor) for its exact shape, as Keras."""
+    tensor = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
+
+    def initialize(shape, dtype=None):
+        if tuple(shape) != tuple(tensor.shape):
+            raise ValueError(
+                f"An array initializer gives its own shape {tuple(tensor.shape)}. "
+                f"Received: shape={tuple(shape)}"
+            )
+        return tensor.detach().to(backend.standardize_dtype(dtype)).clone()
+
+    return initialize
+
+
 def get(identifier) -> Initializer:
-    """Resolves an initializer name, config dict, instance or callable ``f(shape, dtype)``."""
+    """Resolves an initializer name, config dict, class, instance, array or callable
+    ``f(shape, dtype)``.
+
+    Example:
+        >>> get("he_normal")((4, 3)).shape
+        torch.Size([4, 3])
+    """
     if identifier is None:
         return None
     if isinstance(identifier, (str, dict)):
         return deserialize_object(identifier, _REGISTRY, "initializer")
+    if isinstance(identifier, (np.ndarray, np.generic, torch.Tensor)):
+        return _from_value(identifier)
+    if isinstance(identifier, type):
+        return identifier()
     if callable(identifier):
         return identifier
     raise ValueError(

@@ -44,8 +44,14 @@ def make_listings(n: int, n_neighbourhoods: int, seed: int = 0):
     distance = rng.gamma(2.0, 3.0, n)  # km to the centre
     garden = (rng.random(n) < 0.3).astype("float64")
     log_price = (
-        np.log(area) + 0.05 * rooms - 0.004 * age - 0.04 * distance + 0.1 * garden
-        + price_level[hood] - 3.2 + rng.normal(0, 0.08, n)
+        np.log(area)
+        + 0.05 * rooms
+        - 0.004 * age
+        - 0.04 * distance
+        + 0.1 * garden
+        + price_level[hood]
+        - 3.2
+        + rng.normal(0, 0.08, n)
     )
     price = np.exp(log_price)  # units of 100k: about 1 to 5
     # A listing sells fast in a popular area, when new, and when cheap for its area.

@@ -9,8 +9,9 @@ clauses about a product's parts, negation ("the battery is not very reliable"), 
 ("the screen is superb but the battery is awful"), where the clause after "but" decides the
 verdict. Irrelevant sentences are mixed in, and 4% of the labels contradict the text, as real
 ratings sometimes do. A bag of words cannot tell which clause comes last or what "not"
-applies to; the recurrent model can, and the script trains both to show it. Texts become integer sequences (0 is
-padding, 1 an unknown word), padded to one length; the mask makes the LSTM skip the padding.
+applies to; the recurrent model can, and the script trains both to show it. Texts become
+integer sequences (0 is padding, 1 an unknown word), padded to one length; the mask makes the
+LSTM skip the padding.
 """
 
 import argparse
@@ -32,16 +33,26 @@ args = parser.parse_args()
 
 set_random_seed(42)
 
-POSITIVE = ["great", "excellent", "good", "superb", "lovely", "fantastic", "reliable",
-            "sturdy", "comfortable", "impressive", "solid", "brilliant"]
-NEGATIVE = ["bad", "terrible", "awful", "poor", "disappointing", "flimsy", "useless",
-            "noisy", "fragile", "mediocre", "annoying", "unreliable"]
-PARTS = ["battery", "screen", "sound", "price", "design", "delivery", "quality", "service",
-         "camera", "keyboard", "charger", "case", "manual", "app"]
-INTENSIFIERS = ["very", "really", "extremely", "quite", "rather", "so"]
-FILLERS = ["i bought it last week", "it arrived on tuesday", "i got it for my son",
-           "i use it every day", "it came in a blue box", "my friend recommended it",
-           "i have had it for a month", "i compared a few models first"]
+POSITIVE = str.split(
+    "great excellent good superb lovely fantastic reliable sturdy comfortable impressive solid "
+    "brilliant"
+)
+NEGATIVE = str.split(
+    "bad terrible awful poor disappointing flimsy useless noisy fragile mediocre annoying "
+    "unreliable"
+)
+PARTS = str.split("battery screen sound price design delivery quality service camera keyboard")
+INTENSIFIERS = str.split("very really extremely quite rather so")
+FILLERS = [
+    "i bought it last week",
+    "it arrived on tuesday",
+    "i got it for my son",
+    "i use it every day",
+    "it came in a blue box",
+    "my friend recommended it",
+    "i have had it for a month",
+    "i compared a few models first",
+]
 
 
 def clause(rng: np.random.Generator, positive: bool) -> str:

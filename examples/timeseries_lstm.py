@@ -72,8 +72,9 @@ demand, calendar = make_series(args.samples + args.window + args.horizon - 1)
 train_hours = int(0.7 * len(demand))
 mean, std = demand[:train_hours].mean(), demand[:train_hours].std()
 scaled = (demand - mean) / std
-x, y = make_windows(np.concatenate([scaled[:, None], calendar], axis=1), scaled, args.window,
-                    args.horizon)
+x, y = make_windows(
+    np.concatenate([scaled[:, None], calendar], axis=1), scaled, args.window, args.horizon
+)
 # Chronological split by the time of the forecast target: the model is validated and tested
 # on a future it never saw (a window may look back into the previous period, as in real use).
 n_train, n_val = int(0.7 * len(y)), int(0.15 * len(y))
@@ -108,5 +109,7 @@ forecast = model.predict(x_test, batch_size=256, verbose=0)[:, 0]
 lstm_mae = np.abs(forecast - y_test).mean() * std
 naive_mae = np.abs(x_test[:, -1, 0] - y_test).mean() * std
 if is_chief():
-    print(f"test MAE {lstm_mae:.3f} MW - naive last-value MAE {naive_mae:.3f} MW "
-          f"({args.horizon} h ahead)")
+    print(
+        f"test MAE {lstm_mae:.3f} MW - naive last-value MAE {naive_mae:.3f} MW "
+        f"({args.horizon} h ahead)"
+    )

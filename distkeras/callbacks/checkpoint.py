@@ -162,7 +162,13 @@ class ModelCheckpoint(Callback):
                 )
             dirname = os.path.dirname(filepath)
             if dirname:
-                os.makedirs(dirname, exist_ok=True)
+                try:
+                    os.makedirs(dirname, exist_ok=True)
+                except OSError as err:
+                    raise type(err)(
+                        f"ModelCheckpoint cannot save {filepath}: cannot create the directory "
+                        f"{dirname} ({err.strerror or err})."
+                    ) from err
             if self.save_weights_only:
                 self.model.save_weights(filepath, overwrite=True)
             else:

@@ -61,6 +61,28 @@ class WeightSpec:
         return tuple(self.keras_value().shape)
 
 
+class KerasLayoutFn:
+    """Applies a regularizer or constraint to a weight in its Keras layout.
+
+    A Dense kernel is stored ``(out, in)`` for ``F.linear`` but ``MaxNorm(axis=0)`` or an
+    ``OrthogonalRegularizer`` must see Keras's ``(in, out)``; the result of a constraint goes
+    back to the stored layout.
+    """
+
+    def __init__(self, fn: Callable, to_keras: Callable, to_storage: Callable | None = None):
+        self.fn, self.to_keras, self.to_storage = fn, to_keras, to_storage
+
+    def __call__(self, stored: torch.Tensor):
+        out = self.fn(self.to_keras(stored))
+        return out if self.to_storage is None else self.to_storage(out)
+
+
+def _in_keras_layout(fn, to_keras, to_storage=None):
+    if fn is None or to_keras is None:
+        return fn
+    return KerasLayoutFn(fn, to_keras, to_storage)
+
+
 _BASE_KWARGS = ("input_shape", "input_dim", "batch_input_shape", "batch_size", "input_length")
 
 
@@ -193,8 +215,8 @@ class Layer(torch.nn.Module):
                 name=name,
                 param=param,
                 trainable=bool(trainable),
-                regularizer=regularizers.get(regularizer),
-                constraint=constraints.get(constraint),
+                regularizer=_in_keras_layout(regularizers.get(regularizer), to_keras),
+                constraint=_in_keras_layout(constraints.get(constraint), to_keras, to_storage),
                 to_keras=to_keras,
                 to_storage=to_storage,
             )
@@ -298,8 +320,13 @@ class Layer(torch.nn.Module):
         self._call_losses.append(loss)
 
     def regularization_terms(self) -> list[tuple[Callable, torch.nn.Parameter]]:
-        """(regularizer, weight) pairs of this layer and its sublayers."""
-        return [(s.regularizer, s.param) for s in self._weight_spec_list() if s.regularizer]
+        """(regularizer, weight) pairs of this layer and its sublayers' trainable weights
+        (Keras counts no penalty for frozen weights)."""
+        return [
+            (s.regularizer, s.param)
+            for s in self._weight_spec_list()
+            if s.regularizer and s.param.requires_grad
+        ]
 
     def _call_losses_tree(self) -> list[torch.Tensor]:
         losses = list(self._call_losses)
@@ -375,8 +402,13 @@ class Layer(torch.nn.Module):
 
         if self.activity_regularizer is not None:
             for out in _flat_tensors(outputs):
-                self.add_loss(self.activity_regularizer(out))
-        if mask is not None or self._call_takes_mask:
+                penalty = self.activity_regularizer(out)
+                if out.ndim > 0 and out.shape[0] > 0:
+                    # Keras 3 divides by the batch size, so the strength does not depend on it.
+                    penalty = penalty / out.shape[0]
+                self.add_loss(penalty)
+        # As Keras, a masking layer may create a mask from no incoming one (compute_mask).
+        if mask is not None or self.supports_masking or self._call_takes_mask:
             out_mask = self.compute_mask(first, mask)
             if out_mask is not None:
                 _attach_mask(outputs, out_mask)

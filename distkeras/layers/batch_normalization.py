@@ -260,53 +260,75 @@ class BatchNormalization(Layer):
     def _batch_moments(self, x: torch.Tensor, reduce_dims: list[int]):
         """Per-channel (mean, biased variance) of the batch, differentiable.
 
-        Used in training whenever ``synchronized=True``: a distributed run all-reduces the
-        per-worker (sum, sum of squares, count), i.e. ``count * mean`` and
-        ``count * (var + mean**2)``, here before turning them back into moments.
+        With ``synchronized=True`` in a distributed run, the moments are those of the global
+        batch (see ``_global_moments``).
         """
-        if self.synchronized:
-            from distkeras import distributed
-
-            if distributed.world_size() > 1:
-                return self._global_moments(x, reduce_dims, distributed.communicator())
+        comm = self._sync_communicator()
+        if comm is not None:
+            return self._global_moments(x, reduce_dims, comm)
         var, mean = torch.var_mean(x, dim=reduce_dims, correction=0)
-        return mean, var
-
-    @staticmethod
-    def _global_moments(x: torch.Tensor, reduce_dims: list[int], comm):
-        """Moments over every worker's batch: one all-reduce of (sum, sum of squares, count).
-
-        A worker may hold no sample of a small last batch; its zeros still count correctly.
-        """
-        from distkeras.distributed.sync import all_reduce_sum_differentiable
-
-        per_channel = 1
-        for d in reduce_dims:
-            per_channel *= x.shape[d]
-        local = torch.cat(
-            [
-                x.sum(reduce_dims),
-                x.square().sum(reduce_dims),
-                x.new_full((1,), float(per_channel)),
-            ]
-        )
-        total = all_reduce_sum_differentiable(local, comm)
-        sums, squares = total[:-1].chunk(2)
-        count = total[-1].clamp_min(1.0)
-        mean = sums / count
-        # E[x^2] - E[x]^2 may round below zero for a near-constant channel.
-        var = (squares / count - mean.square()).clamp_min(0.0)
         return mean, var
 
     def _masked_moments(self, x, mask, reduce_dims):
         # Keras: masked positions are left out of the statistics (weights 0), with its
         # epsilon 1e-7 guarding an all-masked batch.
         weights = mask.to(x.dtype).unsqueeze(-1).expand_as(x)
+        comm = self._sync_communicator()
+        if comm is not None:
+            return self._global_moments(x, reduce_dims, comm, weights)
         count = weights.sum(reduce_dims) + 1e-7
         mean = (weights * x).sum(reduce_dims) / count
         shape = _broadcast_shape(x.dim(), [d for d in range(x.dim()) if d not in reduce_dims], [-1])
         var = (weights * (x - mean.view(shape)).square()).sum(reduce_dims) / count
         return mean, var
+
+    def _sync_communicator(self):
+        """The communicator when batch statistics must span every worker, else None."""
+        if not self.synchronized:
+            return None
+        from distkeras import distributed
+
+        return distributed.communicator() if distributed.world_size() > 1 else None
+
+    @staticmethod
+    def _global_moments(x: torch.Tensor, reduce_dims: list[int], comm, weights=None):
+        """Moments of the batch of ALL workers, differentiable, with one all-reduce.
+
+        Each worker contributes its (count, mean, biased variance) per channel, computed
+        stably here, as its own row of a (world_size, 3, C) tensor; the all-reduce sums the
+        rows into every worker's copy, and Chan's parallel formula combines them. (Summing
+        raw sums of squares instead loses all precision when |mean| >> std.) The backward
+        pass all-reduces the gradient of that tensor, so each worker's statistics receive
+        the gradient of every worker's loss. A worker may hold no sample of a small last
+        batch: it contributes a count of zero.
+        """
+        from distkeras.distributed.sync import all_reduce_sum_differentiable
+
+        keep = [d for d in range(x.dim()) if d not in reduce_dims]
+        channels = x.shape[keep[0]]
+        shape = _broadcast_shape(x.dim(), keep, [-1])
+        if weights is not None:
+            count = weights.sum(reduce_dims)
+            safe = count.clamp_min(1e-12)
+            mean = (weights * x).sum(reduce_dims) / safe
+            var = (weights * (x - mean.view(shape)).square()).sum(reduce_dims) / safe
+        elif x.numel():
+            count = x.new_full((channels,), float(x.numel() // channels))
+            var, mean = torch.var_mean(x, dim=reduce_dims, correction=0)
+        else:
+            # Zeros that stay attached to x: every worker's all-reduce must be in the graph,
+            # or this worker would skip the backward all-reduce the others wait in.
+            count = x.new_zeros(channels)
+            mean = var = x.sum(reduce_dims)
+        mine = torch.stack([count, mean, var]).unsqueeze(0)
+        rows = x.new_zeros(comm.world_size, 3, channels)
+        rows = rows.index_copy(0, torch.tensor([comm.rank], device=x.device), mine)
+        counts, means, variances = all_reduce_sum_differentiable(rows, comm).unbind(1)
+        # Keras's 1e-7 guard against an all-masked batch; an unmasked batch is never empty.
+        total = counts.sum(0) + (1e-7 if weights is not None else 0.0)
+        global_mean = (counts * means).sum(0) / total
+        spread = variances + (means - global_mean).square()
+        return global_mean, (counts * spread).sum(0) / total
 
     def _update_moving(self, batch_mean: torch.Tensor, batch_var: torch.Tensor) -> None:
         # moving = momentum * moving + (1 - momentum) * batch, in place and without host syncs.

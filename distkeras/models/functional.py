@@ -200,10 +200,7 @@ class Functional(Model):
     def call(self, inputs, training=None, mask=None):
         values: dict[int, object] = {}
         for symbolic, value in zip(self._inputs, self._flatten_inputs(inputs)):
-            if not isinstance(value, torch.Tensor):
-                value = backend.convert_to_tensor(value, dtype=symbolic.dtype)
-            _check_input_shape(self, symbolic, value)
-            values[id(symbolic)] = value
+            values[id(symbolic)] = conform_input(self, symbolic, value)
 
         def lookup(x):
             return values[id(x)] if isinstance(x, KerasTensor) else x
@@ -228,6 +225,31 @@ class Functional(Model):
         from distkeras.models.serialization import functional_from_config
 
         return functional_from_config(config, custom_objects, cls=cls)
+
+
+def conform_input(model, symbolic: KerasTensor, value) -> torch.Tensor:
+    """``value`` as a tensor of the Input's dtype (Keras casts inputs), shape-checked.
+
+    Integer pixels feed a float model and float ids an Embedding; under autocast float data
+    keeps its precision (autocast picks the compute dtype).
+    """
+    if not isinstance(value, torch.Tensor):
+        value = backend.convert_to_tensor(value, dtype=symbolic.dtype)
+    _check_input_shape(model, symbolic, value)
+    dtype = backend.standardize_dtype(symbolic.dtype)
+    if value.dtype != dtype:
+        if value.is_complex():
+            raise TypeError(
+                f"Input '{symbolic.name}' of model '{model.name}' must hold real numbers; "
+                f"received dtype {value.dtype}."
+            )
+        if not (
+            value.is_floating_point()
+            and dtype.is_floating_point
+            and torch.is_autocast_enabled(value.device.type)
+        ):
+            value = value.to(dtype)
+    return value
 
 
 def _check_input_shape(model, symbolic: KerasTensor, value: torch.Tensor) -> None:

@@ -20,7 +20,6 @@ import os
 import uuid
 import warnings
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -46,11 +45,22 @@ def _check_overwrite(filepath: str, overwrite: bool) -> None:
 def _atomic_write(filepath: str, data: bytes) -> None:
     """Writes ``data`` to a temporary file beside ``filepath``, then moves it into place."""
     directory = os.path.dirname(os.path.abspath(filepath))
+    if not os.path.isdir(directory):
+        error = NotADirectoryError if os.path.exists(directory) else FileNotFoundError
+        state = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise error(f"Cannot save {filepath}: the directory {directory} {state}.")
+    if os.path.isdir(filepath):
+        raise IsADirectoryError(f"Cannot save {filepath}: that path is a directory.")
     tmp = os.path.join(
         directory, f".{os.path.basename(filepath)}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     )
     # os.open applies the process umask, so the file gets the permissions a plain open() gives.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as err:
+        raise type(err)(
+            f"Cannot save {filepath}: cannot create a file in {directory} ({err.strerror or err})."
+        ) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -173,16 +183,31 @@ def _read_archive(filepath: str) -> tuple[dict, bytes]:
                 )
             else:
                 raise ValueError(f"{filepath} has no {_WEIGHTS_FILENAME}: it is incomplete.")
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
-        raise ValueError(
-            f"Cannot read {filepath}: it is not a valid .keras file (a zip archive); it may be "
-            f"corrupt or truncated. ({type(err).__name__}: {err})"
-        ) from err
+    except ValueError as err:
+        if filepath in str(err):  # one of ours, above
+            raise
+        raise _not_a_keras_file(filepath, err) from err
+    # A damaged zip makes zipfile raise almost anything (BadZipFile, zlib.error, EOFError,
+    # struct.error, NotImplementedError for a flipped compression flag, ...).
+    except Exception as err:  # noqa: BLE001
+        raise _not_a_keras_file(filepath, err) from err
     try:
         config = json.loads(config_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{filepath}: config.json is not valid JSON ({err}).") from err
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{filepath}: config.json must hold a model config (a JSON object). "
+            f"Received: {type(config).__name__}"
+        )
     return config, weights
+
+
+def _not_a_keras_file(filepath: str, err: Exception) -> ValueError:
+    return ValueError(
+        f"Cannot read {filepath}: it is not a valid .keras file (a zip archive); it may be "
+        f"corrupt or truncated. ({type(err).__name__}: {err})"
+    )
 
 
 def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
@@ -252,8 +277,17 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
             f"File format not supported: filepath={filepath}. Keras 3 model files end in `.keras`."
         )
     config, weights = _read_archive(filepath)
-    with safe_mode_scope(safe_mode), custom_object_scope(custom_objects):
-        model = deserialize_layer(config, custom_objects)
+    try:
+        with safe_mode_scope(safe_mode), custom_object_scope(custom_objects):
+            model = deserialize_layer(config, custom_objects)
+    except (ValueError, TypeError) as err:
+        if filepath in str(err):
+            raise
+        raise type(err)(f"Cannot load {filepath}: {err}") from err
+    except (KeyError, AttributeError, IndexError) as err:  # a malformed config.json
+        raise ValueError(
+            f"Cannot load {filepath}: config.json is malformed ({type(err).__name__}: {err})."
+        ) from err
     compile_config = config.get("compile_config")
     if compile and compile_config and hasattr(model, "compile"):
         _compile_from_config(model, compile_config)

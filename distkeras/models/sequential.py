@@ -6,7 +6,7 @@ import torch
 
 from distkeras.layers.base import Layer
 from distkeras.layers.input import InputLayer, KerasTensor
-from distkeras.models.functional import _check_input_shape
+from distkeras.models.functional import conform_input
 from distkeras.models.model import Model
 
 
@@ -114,9 +114,10 @@ class Sequential(Model):
     def call(self, inputs, training=None, mask=None):
         if self._input_layer is None or len(self._symbolic_outputs) < len(self._stack):
             self.build(tuple(inputs.shape))
-        elif isinstance(inputs, torch.Tensor):
-            # A clear error naming the expected shape instead of a matmul failure deep inside.
-            _check_input_shape(self, self._input_layer.output, inputs)
+        if isinstance(inputs, torch.Tensor) or hasattr(inputs, "__array__"):
+            # A clear error naming the expected shape instead of a matmul failure deep inside,
+            # and Keras's cast to the Input's dtype.
+            inputs = conform_input(self, self._input_layer.output, inputs)
         x = inputs
         for layer in self._stack:
             x = layer(x)

@@ -215,26 +215,62 @@ def weights_bytes(model, include_optimizer: bool) -> bytes:
                 group.attrs["name"] = name
             arrays = _own_arrays(obj) if isinstance(obj, Layer) else _optimizer_arrays(model, obj)
             for i, value in enumerate(arrays):
-                group.create_dataset(str(i), data=value)
+                # A Fletcher-32 checksum per array (HDF5's built-in filter, which Keras and
+                # h5py read transparently): a damaged file fails to load instead of loading
+                # different weights. Scalars cannot be chunked, so they go without.
+                group.create_dataset(
+                    str(i), data=value, fletcher32=value.ndim > 0 and value.size > 0
+                )
     return buffer.getvalue()
+
+
+# What h5py and the HDF5 library raise on damaged structure (bad addresses, heaps, sizes).
+_CORRUPT_H5_ERRORS = (
+    RuntimeError,
+    OSError,
+    OverflowError,
+    KeyError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    MemoryError,
+)
 
 
 def open_h5(data: bytes, source: str) -> h5py.File:
     try:
         return h5py.File(io.BytesIO(data), "r")
-    except OSError as err:
+    except _CORRUPT_H5_ERRORS as err:
         raise ValueError(
             f"Cannot read the weights in {source}: not a valid HDF5 file; it may be corrupt "
             f"or truncated. ({err})"
         ) from err
 
 
-def _stored_arrays(h5: h5py.File, group_path: str) -> list[np.ndarray] | None:
-    group = h5.get(group_path)
-    if group is None:
-        return None
-    keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else 1 << 30)
-    return [np.asarray(group[k][()]) for k in keys]
+def _corrupt_file_error(source: str, err: Exception) -> ValueError:
+    return ValueError(
+        f"Cannot read the weights in {source}: the file is corrupt or truncated "
+        f"({type(err).__name__}: {err})."
+    )
+
+
+def _stored_arrays(h5: h5py.File, group_path: str, source: str) -> list[np.ndarray] | None:
+    try:
+        group = h5.get(group_path)
+        if group is None:
+            return None
+        keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else 1 << 30)
+        # A damaged size field must not make numpy allocate terabytes.
+        limit = h5.id.get_filesize() + (1 << 20)
+        arrays = []
+        for key in keys:
+            dataset = group[key]
+            if dataset.compression is None and dataset.size * dataset.dtype.itemsize > limit:
+                raise ValueError(f"dataset '{dataset.name}' claims more bytes than the file has")
+            arrays.append(np.asarray(dataset[()]))
+        return arrays
+    except _CORRUPT_H5_ERRORS as err:
+        raise _corrupt_file_error(source, err) from err
 
 
 def _load_optimizer(model, optimizer, values: list[np.ndarray]) -> None:
@@ -295,7 +331,7 @@ def load_weights_from_h5(model, h5: h5py.File, skip_mismatch: bool, source: str)
     for path, obj in _saveables(model, "any"):
         group_path = _group_path(path)
         expected_groups.add(group_path)
-        values = _stored_arrays(h5, group_path) or []
+        values = _stored_arrays(h5, group_path, source) or []
         if not isinstance(obj, Layer):
             if values and getattr(model, "optimizer", None) is obj:
                 assignments.append((obj, values))
@@ -317,7 +353,10 @@ def load_weights_from_h5(model, h5: h5py.File, skip_mismatch: bool, source: str)
         if stateful and name not in expected_groups and "/optimizer/" not in f"/{name}":
             extra.append(name)
 
-    h5.visititems(unexpected)
+    try:
+        h5.visititems(unexpected)
+    except _CORRUPT_H5_ERRORS as err:
+        raise _corrupt_file_error(source, err) from err
     if extra:
         problems.append(
             f"The file has weights for {sorted(extra)}, which model '{model.name}' does not "

@@ -190,7 +190,8 @@ class CompiledMetrics:
 def _as_list(spec) -> list:
     if spec is None:
         return []
-    return list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    # None entries mean "no metric here", as Keras skips them.
+    return [m for m in spec if m is not None] if isinstance(spec, (list, tuple)) else [spec]
 
 
 def flatten_outputs(values, output_names: list[str], what: str) -> list:

@@ -91,7 +91,8 @@ def check_fit_arguments(*, batch_size, epochs, initial_epoch, validation_split,
 
 def _to_cpu_tensor(x, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
-        if x.is_complex():
+        # (Labels are checked, with their own message, once the model's outputs are known.)
+        if x.is_complex() and name != "y":
             raise TypeError(f"`{name}` must hold real numbers; received dtype {x.dtype}.")
         return x.detach()
     arr = np.asarray(x)

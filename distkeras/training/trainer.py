@@ -9,6 +9,8 @@ part of each global batch; gradients and metric sums are all-reduced (see ``dist
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from distkeras import backend, mixed_precision
@@ -212,7 +214,11 @@ class Trainer:
             if on_preemption is not None:
                 saved = bool(on_preemption(epoch, steps_done, state)) or saved
         step.end_fit()
-        raise preemption.TrainingPreempted(epoch, steps_done, saved)
+        stopped = preemption.TrainingPreempted(epoch, steps_done, saved)
+        if step.rank == 0:
+            # A SystemExit with a code prints nothing: say in the job's log why it ended.
+            print(f"distkeras: {stopped}", file=sys.stderr, flush=True)
+        raise stopped
 
     def _callbacks(self, callbacks, verbose: int, epochs: int, steps):
         from distkeras import distributed

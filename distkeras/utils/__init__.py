@@ -41,9 +41,18 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
 
 
 def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
-    x = np.asarray(x, dtype="float32")
+    """Divides ``x`` by its ``order``-norm along ``axis`` (zero norms left as 1), as
+    ``keras.utils.normalize``; float numpy arrays keep their dtype, other input becomes
+    float32.
+
+    Example:
+        >>> normalize([[3.0, 4.0]])
+        array([[0.6, 0.8]], dtype=float32)
+    """
+    if not (isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)):
+        x = np.asarray(x, dtype="float32")
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
-    return x / np.where(norm == 0, 1, norm)
+    return x / np.where(norm == 0, 1, norm).astype(x.dtype)
 
 
 __all__ = [

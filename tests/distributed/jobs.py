@@ -38,16 +38,15 @@ class Job:
     env: tuple[tuple[str, str], ...] = ()
 
 
-_SHARED = ("comm_checks", "equivalence", "reducer_checks")
+_SHARED = ("comm_checks", "equivalence", "bn_checks", "reducer_checks")
 JOBS = {
     "single": Job(1, "torch", "suite.py", ("equivalence",)),
     "torch2": Job(2, "torch", "suite.py", _SHARED),
-    "torch3": Job(3, "torch", "suite.py", ("equivalence",)),
+    "torch3": Job(3, "torch", "suite.py", ("equivalence", "bn_checks")),
     "mpi2": Job(2, "mpi", "suite.py", _SHARED),
-    "mpi3": Job(3, "mpi", "suite.py", ("equivalence",)),
+    "mpi3": Job(3, "mpi", "suite.py", ("equivalence", "bn_checks")),
     "failures_torch": Job(2, "torch", "failures.py", env=(("DISTKERAS_TIMEOUT", "2"),)),
     "failures_mpi": Job(2, "mpi", "failures.py", env=(("DISTKERAS_TIMEOUT", "2"),)),
-    "dies_mpi": Job(2, "mpi", "dies.py"),
 }
 
 
@@ -137,23 +136,31 @@ def _shared_root(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def job(tmp_path_factory, name: str) -> Outcome:
-    """Runs job ``name`` of ``JOBS`` once per session and returns its (unchecked) outcome."""
-    spec = JOBS[name]
+def once(tmp_path_factory, name: str, run_in) -> Outcome:
+    """``run_in(outdir) -> Outcome`` once per session (across xdist workers); its outcome."""
     root = _shared_root(tmp_path_factory) / "distkeras_jobs"
     root.mkdir(exist_ok=True)
-    outdir = root / name
     record = root / f"{name}.json"
     with _locked(root / f"{name}.lock"):
         if record.exists():
             fields = json.loads(record.read_text())
             return Outcome(**{**fields, "outdir": Path(fields["outdir"])})
-        command = launch_command(spec.workers, spec.backend, SCRIPTS / spec.script,
-                                 str(outdir), *spec.args)  # fmt: skip
-        outcome = run(command, outdir, worker_env(**dict(spec.env)))
+        outcome = run_in(root / name)
         fields = {**outcome.__dict__, "outdir": str(outcome.outdir)}
         record.write_text(json.dumps(fields))
         return outcome
+
+
+def job(tmp_path_factory, name: str) -> Outcome:
+    """Runs job ``name`` of ``JOBS`` once per session and returns its (unchecked) outcome."""
+    spec = JOBS[name]
+
+    def run_in(outdir: Path) -> Outcome:
+        command = launch_command(spec.workers, spec.backend, SCRIPTS / spec.script,
+                                 str(outdir), *spec.args)  # fmt: skip
+        return run(command, outdir, worker_env(**dict(spec.env)))
+
+    return once(tmp_path_factory, name, run_in)
 
 
 @contextlib.contextmanager

@@ -7,12 +7,15 @@ rank saves its final weights, history, evaluate() and predict(). Each launched j
 once per session (see ``jobs.py``) and also serves the communicator and reducer tests.
 """
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.distributed import jobs
+from tests.distributed.scripts.bn_checks import CASES, case_data
 
 # Summation order differs between 1 and N workers; everything else must match exactly.
 ATOL = 2e-5
@@ -86,3 +89,63 @@ def test_workers_reproduce_one_worker(name, reference, tmp_path_factory):
         for key in result:
             if key.startswith("weight_"):
                 np.testing.assert_array_equal(result[key], ranks[0][key], err_msg=f"{rank} {key}")
+
+
+# ------------------------------------------------- synchronized BatchNormalization, directly
+def whole_batch_reference(name: str, world: int) -> tuple[list, dict]:
+    """The formula on the concatenated batch in float64: per-rank slices and gradients."""
+    parts = [case_data(name, rank) for rank in range(world)]
+    x = torch.tensor(np.concatenate([p[0] for p in parts]), dtype=torch.float64,
+                     requires_grad=True)  # fmt: skip
+    weights = torch.tensor(np.concatenate([p[2] for p in parts]), dtype=torch.float64)
+    channels = x.shape[-1]
+    gamma = torch.linspace(0.5, 1.5, channels, dtype=torch.float64).requires_grad_()
+    beta = torch.linspace(-0.2, 0.2, channels, dtype=torch.float64).requires_grad_()
+    flat = x.reshape(-1, channels)
+    if parts[0][1] is None:
+        w = torch.ones(flat.shape[0], 1, dtype=torch.float64)
+    else:
+        w = torch.tensor(np.concatenate([p[1] for p in parts]).reshape(-1, 1),
+                         dtype=torch.float64)  # fmt: skip
+    count = w.sum() + (0.0 if parts[0][1] is None else 1e-7)
+    mean = (w * flat).sum(0) / count
+    var = (w * (flat - mean).square()).sum(0) / count
+    y = gamma * (x - mean) / torch.sqrt(var + 1e-3) + beta
+    (y * weights).sum().backward()
+    bounds = np.cumsum([0] + [len(p[0]) for p in parts])
+    slices = [
+        {"outputs": y.detach()[a:b].numpy(), "input_grad": x.grad[a:b].numpy()}
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+    shared = {
+        "gamma_grad": gamma.grad.numpy(),
+        "beta_grad": beta.grad.numpy(),
+        "moving_mean": 0.1 * mean.detach().numpy(),
+        "moving_variance": 0.9 + 0.1 * var.detach().numpy(),
+    }
+    return slices, shared
+
+
+@pytest.mark.parametrize("name", ["torch2", "torch3", "mpi2", "mpi3"])
+def test_synchronized_batch_norm_uses_the_global_batch(name, tmp_path_factory):
+    world = jobs.JOBS[name].workers
+    outcome = jobs.job(tmp_path_factory, name).check()
+    records = []
+    for rank in range(world):
+        with open(outcome.outdir / f"bn_rank{rank}.pkl", "rb") as f:
+            records.append(pickle.load(f))
+    for case in CASES:
+        slices, shared = whole_batch_reference(case, world)
+        for rank, record in enumerate(records):
+            got = record[case]
+            for key in ("outputs", "input_grad"):
+                np.testing.assert_allclose(got[key], slices[rank][key], rtol=1e-4, atol=1e-4,
+                                           err_msg=f"{case} rank {rank} {key}")  # fmt: skip
+            for key in ("moving_mean", "moving_variance"):
+                np.testing.assert_allclose(got[key], shared[key], rtol=1e-5, atol=1e-5,
+                                           err_msg=f"{case} rank {rank} {key}")  # fmt: skip
+        # gamma/beta gradients are per worker; the gradient reducer sums them.
+        for key in ("gamma_grad", "beta_grad"):
+            total = np.sum([record[case][key] for record in records], axis=0)
+            np.testing.assert_allclose(total, shared[key], rtol=1e-4, atol=1e-4,
+                                       err_msg=f"{case} {key}")  # fmt: skip

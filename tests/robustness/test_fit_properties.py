@@ -85,7 +85,9 @@ def expected_problem(n, batch_size, epochs, validation_split, steps, sw_shape, c
 
 
 sample_weight_shapes = st.sampled_from(["none", "n", "n1", "n2", "short", "scalar"])
-class_weights = st.sampled_from([None, {0: 1.0, 1: 2.0}, {0: 1.0}, {1: 3.0, 0: 0.5, 2: 1.0}, [1, 2]])
+class_weights = st.sampled_from(
+    [None, {0: 1.0, 1: 2.0}, {0: 1.0}, {1: 3.0, 0: 0.5, 2: 1.0}, [1, 2]]
+)
 
 
 def _sample_weight(kind: str, n: int):
@@ -102,7 +104,9 @@ def _sample_weight(kind: str, n: int):
 @PROPERTY_SETTINGS
 @given(
     n=st.integers(min_value=1, max_value=12),
-    batch_size=st.one_of(st.none(), st.integers(min_value=-1, max_value=16), st.sampled_from([2.0, "4", True])),
+    batch_size=st.one_of(
+        st.none(), st.integers(min_value=-1, max_value=16), st.sampled_from([2.0, "4", True])
+    ),
     epochs=st.one_of(st.integers(min_value=-1, max_value=2), st.sampled_from([1.5, "2", None])),
     validation_split=st.sampled_from([0, 0.0, 0.1, 0.5, 0.99, 1.0, -0.2, 1.5, "0.1"]),
     shuffle=st.booleans(),
@@ -110,8 +114,9 @@ def _sample_weight(kind: str, n: int):
     sw_kind=sample_weight_shapes,
     class_weight=class_weights,
 )
-def test_fit_arguments(n, batch_size, epochs, validation_split, shuffle, steps, sw_kind,
-                       class_weight):
+def test_fit_arguments(
+    n, batch_size, epochs, validation_split, shuffle, steps, sw_kind, class_weight
+):
     x, y = make_data(n)
     sample_weight = _sample_weight(sw_kind, n)
     sw_shape = None if sample_weight is None else np.shape(sample_weight)

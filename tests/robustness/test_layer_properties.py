@@ -71,8 +71,9 @@ def _real_input(shape, dtype=torch.float32, high: int | None = None) -> torch.Te
     return torch.randn(full, dtype=dtype)
 
 
-def check_layer(make, input_shapes, arg_names, *, training=False, int_high=None,
-                batch_may_change=False):
+def check_layer(
+    make, input_shapes, arg_names, *, training=False, int_high=None, batch_may_change=False
+):
     """The property: a working layer whose real output matches its symbolic one, or a
     ValueError/TypeError naming the layer or an argument; any other exception fails.
 
@@ -301,7 +302,9 @@ def test_embedding_out_of_range_ids_raise_clear_error(bad_id):
         st.floats(min_value=-0.5, max_value=1.5),
         st.sampled_from([1, 1.0, 0, float("nan"), float("inf")]),
     ),
-    noise_shape=st.sampled_from([None, (None, 1), (1,), (None, 0), (None, 5), (1, None), (None, 2, 1), "abc"]),
+    noise_shape=st.sampled_from(
+        [None, (None, 1), (1,), (None, 0), (None, 5), (1, None), (None, 2, 1), "abc"]
+    ),
     shape=shape_strategy(1, 3),
 )
 def test_dropout(rate, noise_shape, shape):

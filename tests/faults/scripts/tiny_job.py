@@ -1,12 +1,12 @@
 """A tiny training job for the fault tests, run as `python tiny_job.py OUTDIR [options]`.
 
 A Dense regression on 320 samples, 3 epochs of 20 global batches of 16 with Adam, seeded, with
-`BackupAndRestore(OUTDIR/backup)`. Rank 0 writes the final weights (`weights.npz`) and the
-history (`history.json`); every rank writes `attempt<restart count>_rank<rank>.json` so the
-tests can see what `distkeras.distributed.restart_count()` said. Options inject faults:
+`BackupAndRestore(OUTDIR/backup)`. Rank 0 writes the final weights (`weights.npz`), the
+history (`history.json`) and the steps this run trained (`batches.json`); every rank writes
+`attempt<restart count>_rank<rank>.json` so the tests can see what
+`distkeras.distributed.restart_count()` said. Options inject faults:
 
     --kill-rank R        rank R SIGKILLs itself in epoch 2, step 6, on the first attempt only
-    --fail-rank R        rank R exits with code 3 before training, on every attempt
     --signal-ready FILE  rank 0 writes its pid to FILE in epoch 2 after step 6 and waits until
                          a SIGTERM or SIGUSR1 reaches it (the test sends it), once per OUTDIR
 """
@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -33,11 +32,13 @@ class Fault(distkeras.callbacks.Callback):
     def __init__(self, args, outdir: Path):
         super().__init__()
         self.args, self.outdir, self.epoch = args, outdir, 0
+        self.batches = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
         if (self.epoch, batch) != (FAULT_EPOCH, FAULT_BATCH):
             return
         rank = distributed.rank()
@@ -74,7 +75,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--kill-rank", type=int, default=-1)
-    parser.add_argument("--fail-rank", type=int, default=-1)
     parser.add_argument("--signal-ready", default=None)
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -83,9 +83,6 @@ def main() -> None:
     (args.outdir / f"attempt{count}_rank{rank}.json").write_text(
         json.dumps({"restart_count": count, "world_size": distributed.world_size()})
     )
-    if rank == args.fail_rank:
-        print(f"rank {rank} fails on purpose (attempt {count})", file=sys.stderr)
-        sys.exit(3)
 
     distkeras.utils.set_random_seed(7)
     rng = np.random.default_rng(0)
@@ -95,14 +92,13 @@ def main() -> None:
         [distkeras.Input((8,)), layers.Dense(16, activation="relu"), layers.Dense(1)]
     )
     model.compile(optimizer=distkeras.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
-    callbacks = [
-        distkeras.callbacks.BackupAndRestore(args.outdir / "backup"),
-        Fault(args, args.outdir),
-    ]
+    fault = Fault(args, args.outdir)
+    callbacks = [distkeras.callbacks.BackupAndRestore(args.outdir / "backup"), fault]
     history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=callbacks)
     if rank == 0:
         np.savez(args.outdir / "weights.npz", *model.get_weights())
         (args.outdir / "history.json").write_text(json.dumps(history.history))
+        (args.outdir / "batches.json").write_text(json.dumps(fault.batches))
 
 
 if __name__ == "__main__":

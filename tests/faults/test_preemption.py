@@ -1,0 +1,142 @@
+"""Preemption: SIGTERM/SIGUSR1 -> every rank stops after the same step, rank 0 backs up, the job
+exits 75 ("requeue me"), and running the same command again resumes at that step.
+
+Real processes running tests/faults/scripts/tiny_job.py; each resumed run must end with the
+weights and the history (for the epochs it ran) of an uninterrupted run of the same script.
+The job tells the test when to send the signal by writing a file in epoch 2 and waiting there.
+"""
+
+import json
+import signal
+
+import torch
+
+from distkeras.distributed import LocalCommunicator
+from distkeras.distributed.reducer import GradientReducer
+from distkeras.training import preemption
+from launcher import local
+from tests.faults import (
+    EPOCHS,
+    LIGHT_WORKER,
+    STEPS_PER_EPOCH,
+    TINY_JOB,
+    Job,
+    assert_same_history,
+    assert_same_weights,
+    launcher,
+    outputs,
+    reference,
+    start_reference,
+    tiny_job,
+)
+
+
+def _check_resumes(outdir, rerun: Job, expected: dict) -> None:
+    """The backup is mid-epoch 2; `rerun` completes from there like an uninterrupted run."""
+    position = json.loads((outdir / "backup" / "training_metadata.json").read_text())
+    assert position["epoch"] == 1 and position["batch"] > 0
+    done = STEPS_PER_EPOCH + position["batch"] + 1  # steps trained before the signal
+    rerun.check(0)
+    got = outputs(outdir)
+    assert got["batches"] == EPOCHS * STEPS_PER_EPOCH - done
+    assert_same_weights(got["weights"], expected["weights"])
+    assert_same_history(got["history"], expected["history"], last_epochs=EPOCHS - 1)
+
+
+def test_sigterm_to_the_launcher_exits_75_and_the_rerun_resumes(tmp_path):
+    start_reference(workers=2)
+    ready = tmp_path / "ready"
+    job = tiny_job(tmp_path, "--signal-ready", ready, workers=2)
+    job.signal_when(ready, signal.SIGTERM)
+    _, stderr = job.check(preemption.REQUEUE_EXIT_CODE)
+    assert "received SIGTERM; forwarding it to the workers." in stderr
+    assert "failed" not in stderr  # a requeue is no failure: no failure report
+    assert "Training preempted at epoch 2" in stderr and "the state is saved" in stderr
+    assert (tmp_path / "backup" / "backup.pt").is_file()
+    rerun = tiny_job(tmp_path, "--signal-ready", ready, workers=2)
+    _check_resumes(tmp_path, rerun, reference(workers=2))
+
+
+def test_sigusr1_to_a_single_process_exits_75_and_the_rerun_resumes(tmp_path):
+    start_reference(workers=None)
+    ready = tmp_path / "ready"
+    job = tiny_job(tmp_path, "--signal-ready", ready)
+    job.signal_when(ready, signal.SIGUSR1)
+    job.check(preemption.REQUEUE_EXIT_CODE)
+    position = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())
+    # One process: it stops after the very step during which the signal arrived.
+    assert position == {"epoch": 1, "batch": 5}
+    rerun = tiny_job(tmp_path)
+    _check_resumes(tmp_path, rerun, reference(workers=None))
+
+
+def test_a_signal_to_one_mpi_rank_stops_all_after_the_same_step(tmp_path):
+    # Only rank 0 is signalled; rank 1 learns it from the vote in the gradient all-reduce.
+    # Were it not to stop after the same step, it would wait in the next all-reduce.
+    ready = tmp_path / "ready"
+    job = Job(launcher("-n", 2, "--backend", "mpi", TINY_JOB, tmp_path, "--signal-ready", ready))
+    job.signal_when(ready, signal.SIGUSR1, to_writer=True)
+    _, stderr = job.check(preemption.REQUEUE_EXIT_CODE)
+    assert "failed" not in stderr
+    position = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())
+    assert position == {"epoch": 1, "batch": 6}  # the step after the one rank 0 was signalled
+
+
+def test_a_worker_exiting_75_is_not_a_failure(tmp_path):
+    # Rank 0 exits 75 at once; rank 1 never ends by itself and ignores SIGTERM: after the
+    # grace period it is killed, and the launcher asks for a requeue, without restarting.
+    command = launcher("-n", 2, "--max-restarts", 2, "--grace-period", 1, LIGHT_WORKER)
+    job = Job([*command, "requeue", tmp_path])
+    _, stderr = job.check(75)
+    assert "failed" not in stderr and "restarting" not in stderr
+    assert "the workers were preempted and exited 75" in stderr
+    assert sorted(p.name for p in tmp_path.glob("attempt*")) == ["attempt0_rank0", "attempt0_rank1"]
+
+
+def test_sigusr1_is_forwarded_without_stopping_the_workers(tmp_path):
+    job = Job(launcher("-n", 2, LIGHT_WORKER, "usr1", tmp_path))
+    job.wait_for(tmp_path / "attempt0_rank1")
+    job.signal_when(tmp_path / "attempt0_rank0", signal.SIGUSR1)  # both are listening now
+    job.check(75)
+    assert not list(tmp_path.glob("term*"))  # no SIGTERM from the launcher
+
+
+def test_requeue_exit_code_is_shared():
+    assert local.REQUEUE_EXIT_CODE == preemption.REQUEUE_EXIT_CODE == 75
+    stopped = preemption.TrainingPreempted(epoch=1, step=7, saved=True)
+    assert isinstance(stopped, SystemExit) and stopped.code == 75
+    assert str(stopped) == (
+        "Training preempted at epoch 2, after step 7; the state is saved, rerun to resume."
+    )
+
+
+class _PeerVotes(LocalCommunicator):
+    """A stand-in for a second rank that sends zero gradients and the votes in `peer`."""
+
+    def __init__(self, peer: list[float]):
+        super().__init__()
+        self.peer, self.last_bucket = peer, None
+
+    def all_reduce(self, tensor, op="sum", async_op=False):
+        if tensor is self.last_bucket:
+            tensor[-1] += self.peer.pop(0)
+        return super().all_reduce(tensor, op, async_op)
+
+
+def test_the_vote_rides_in_the_last_bucket_without_touching_gradients():
+    params = [torch.nn.Parameter(torch.arange(n, dtype=torch.float32)) for n in (3, 5, 2)]
+    comm = _PeerVotes(peer=[0.0, 1.0, 0.0])
+    reducer = GradientReducer(params, comm, bucket_bytes=8, first_bucket_bytes=8)
+    comm.last_bucket = reducer.buckets[-1].wire
+    assert len(reducer.buckets) > 1
+    seen = []
+    for mine in (1.0, 0.0, 0.0):  # this rank votes first, then the peer, then nobody
+        reducer.prepare(vote=mine)
+        sum((k + 1) * p.square().sum() for k, p in enumerate(params)).backward()
+        reducer.finish()
+        for k, p in enumerate(params):
+            torch.testing.assert_close(p.grad, 2 * (k + 1) * p.detach())
+            p.grad = None
+        seen.append(float(reducer.votes()))
+    reducer.close()
+    assert seen == [1.0, 1.0, 0.0]
