@@ -96,9 +96,7 @@ def test_every_keras3_name_is_registered():
 def test_relu_options_follow_keras_examples():
     x = np.array([-10.0, -5.0, 0.0, 5.0, 10.0])
     np.testing.assert_allclose(_run(activations.relu, x), [0, 0, 0, 5, 10])
-    np.testing.assert_allclose(
-        _run(activations.relu, x, negative_slope=0.5), [-5, -2.5, 0, 5, 10]
-    )
+    np.testing.assert_allclose(_run(activations.relu, x, negative_slope=0.5), [-5, -2.5, 0, 5, 10])
     np.testing.assert_allclose(_run(activations.relu, x, max_value=5.0), [0, 0, 0, 5, 5])
     # The threshold itself maps to 0 (strictly greater passes), as in Keras.
     np.testing.assert_allclose(_run(activations.relu, x, threshold=5.0), [0, 0, 0, 0, 10])
@@ -114,9 +112,7 @@ def test_relu_combined_options(slope, max_value, threshold):
     if max_value is not None:
         positive = np.clip(positive, 0, max_value)
     expected = positive - slope * np.maximum(threshold - x, 0)
-    got = _run(
-        activations.relu, x, negative_slope=slope, max_value=max_value, threshold=threshold
-    )
+    got = _run(activations.relu, x, negative_slope=slope, max_value=max_value, threshold=threshold)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 

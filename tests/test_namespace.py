@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import distkeras
 from distkeras.layers import LAYER_REGISTRY
@@ -113,8 +112,10 @@ def _minimal_kwargs(name, cls):
         return _BY_CLASS[name]()
     kwargs = {}
     for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        if param.default is param.empty and param.kind in (param.POSITIONAL_OR_KEYWORD,
-                                                           param.KEYWORD_ONLY):
+        if param.default is param.empty and param.kind in (
+            param.POSITIONAL_OR_KEYWORD,
+            param.KEYWORD_ONLY,
+        ):
             assert param.name in _BY_ARGUMENT, f"{name}: no test value for {param.name!r}"
             kwargs[param.name] = _BY_ARGUMENT[param.name]()
     return kwargs

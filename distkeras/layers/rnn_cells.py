@@ -14,6 +14,7 @@ kernel when the configuration allows, and otherwise loop over time with :meth:`p
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import torch
@@ -35,10 +36,21 @@ warnings.filterwarnings(
 )
 
 
-@torch.compiler.disable
 def _run_kernel(op, *args):
-    """Calls a fused RNN kernel outside torch.compile graphs (inductor cannot lower the CPU
-    kernel with autograd; torch.nn.LSTM is likewise left out of graphs by dynamo)."""
+    """Calls a fused RNN kernel, outside torch.compile graphs when compiling (inductor cannot
+    lower the CPU kernel with autograd; torch.nn.LSTM is likewise left out of graphs)."""
+    if torch.compiler.is_compiling():
+        return _graph_break_runner()(op, *args)
+    return op(*args)
+
+
+@functools.cache
+def _graph_break_runner():
+    # Built on first use: torch.compiler.disable imports dynamo, ~1.5 s a process start.
+    return torch.compiler.disable(_call)
+
+
+def _call(op, *args):
     return op(*args)
 
 

@@ -263,8 +263,9 @@ def test_masks_propagate():
     user = UseMask()
     user(passed)
     torch.testing.assert_close(user.received, want)
-    # A layer that does not support masking drops the mask.
-    assert getattr(layers.Dense(2)(passed), "_keras_mask", None) is None
+    # Dense supports masking (Keras 3); a layer that does not drops the mask.
+    torch.testing.assert_close(layers.Dense(2)(passed)._keras_mask, want)
+    assert getattr(Scale()(passed), "_keras_mask", None) is None
     # An explicit mask= wins over the attached one.
     other = torch.tensor([[False, False, True]])
     user(passed, mask=other)
@@ -272,9 +273,7 @@ def test_masks_propagate():
 
 
 def test_embedding_mask_reaches_lstm_through_sequential():
-    model = distkeras.Sequential(
-        [layers.Embedding(10, 3, mask_zero=True), PassMask(), UseMask()]
-    )
+    model = distkeras.Sequential([layers.Embedding(10, 3, mask_zero=True), PassMask(), UseMask()])
     tokens = torch.tensor([[4, 2, 0, 0], [1, 0, 0, 0]])
     model(tokens)
     torch.testing.assert_close(model.layers[-1].received, tokens != 0)

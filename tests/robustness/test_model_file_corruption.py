@@ -13,13 +13,16 @@ Failed saves over an existing good file must leave that file loadable.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -52,16 +55,57 @@ def truncations(size: int) -> list[int]:
 
 def flip_positions(size: int) -> list[int]:
     """Headers byte by byte, then an even sweep, then the trailing directory."""
-    head = list(range(0, min(size, 96), 3))
-    sweep = list(np.linspace(96, size - 1, 60).astype(int))
-    tail = list(range(max(size - 96, 0), size, 4))
+    head = list(range(0, min(size, 96), 4))
+    sweep = list(np.linspace(96, size - 1, 40).astype(int))
+    tail = list(range(max(size - 96, 0), size, 6))
     return sorted(set(int(p) for p in head + sweep + tail if 0 <= p < size))
+
+
+def h5_data_offsets(h5_bytes: bytes) -> list[int]:
+    """File offsets in the middle of every stored array's raw bytes (the weights)."""
+    offsets = []
+
+    def visit(_name, item):
+        if not isinstance(item, h5py.Dataset) or item.ndim == 0 or item.size == 0:
+            return
+        if item.chunks is None:
+            offsets.append(item.id.get_offset() + item.nbytes // 2)
+        else:
+            for i in range(item.id.get_num_chunks()):
+                info = item.id.get_chunk_info(i)
+                offsets.append(info.byte_offset + info.size // 2)
+
+    with h5py.File(io.BytesIO(h5_bytes), "r") as h5:
+        h5.visititems(visit)
+    return offsets
+
+
+def weights_data_offsets(original: bytes, suffix: str) -> list[int]:
+    if suffix == ".weights.h5":
+        return h5_data_offsets(original)
+    with zipfile.ZipFile(io.BytesIO(original)) as zf:
+        info = zf.getinfo("model.weights.h5")
+        inner = zf.read("model.weights.h5")
+    # The entry's bytes follow its local header (30 bytes, the name, the extra field).
+    name_len, extra_len = struct.unpack(
+        "<HH", original[info.header_offset + 26 : info.header_offset + 30]
+    )
+    start = info.header_offset + 30 + name_len + extra_len
+    return [start + offset for offset in h5_data_offsets(inner)]
 
 
 def write_damaged(original: bytes, directory, suffix: str) -> list[tuple[str, str]]:
     """(description, path) of every damaged copy."""
     cases = []
     os.makedirs(directory, exist_ok=True)
+    # Bytes of the weights themselves: damage there must never load silently.
+    for position in weights_data_offsets(original, suffix):
+        damaged = bytearray(original)
+        damaged[position] ^= 0x40
+        path = os.path.join(directory, f"data_{position}{suffix}")
+        with open(path, "wb") as f:
+            f.write(bytes(damaged))
+        cases.append((f"weight byte {position} flipped", path))
     for offset in truncations(len(original)):
         path = os.path.join(directory, f"trunc_{offset}{suffix}")
         with open(path, "wb") as f:
@@ -76,7 +120,7 @@ def write_damaged(original: bytes, directory, suffix: str) -> list[tuple[str, st
         cases.append((f"byte {position} flipped", path))
     # Runs of zeroed bytes (a torn write or a bad sector), at seeded random places.
     rng = np.random.default_rng(len(original))
-    for start in sorted(rng.integers(0, len(original) - 16, size=20).tolist()):
+    for start in sorted(rng.integers(0, len(original) - 16, size=12).tolist()):
         damaged = bytearray(original)
         damaged[start : start + 16] = bytes(16)
         path = os.path.join(directory, f"zeros_{start}{suffix}")
@@ -206,7 +250,7 @@ def check_results(results: list[dict]) -> None:
     # A truncated file is never the whole model; and the sweep must hit bytes that matter
     # (most of an HDF5 file is reserved space, so many flips rightly change nothing).
     for record in results:
-        if record["description"].startswith("truncated"):
+        if record["description"].startswith(("truncated", "weight byte")):
             assert record["result"] == "error", record["description"]
     errors = sum(r["result"] == "error" for r in results)
     assert errors >= len(results) // 5, f"only {errors} of {len(results)} damaged files failed"

@@ -17,7 +17,7 @@ from distkeras import distributed, layers
 
 # name: (rows per rank, feature shape after the batch axis, masked, offset of the data)
 CASES = {
-    "large_mean": ([5, 3, 4], (3,), False, 1000.0),
+    "large_mean": ([5, 3, 4], (3,), False, 100.0),  # |mean| >> std: needs stable moments
     "empty_rank": ([4, 0, 1], (3,), False, 0.0),
     "masked_sequence": ([2, 3, 1], (4, 3), True, 0.5),
 }

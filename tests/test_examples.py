@@ -1,0 +1,137 @@
+"""Every example runs end to end at tiny size, as one process and under the launcher.
+
+All runs start together when the module's first test asks for one (they are separate
+processes, mostly importing torch), so the file takes about as long as the slowest run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 240  # seconds per run; a busy machine is slow, a hang is caught
+TINY = ["--epochs", "1", "--samples", "256"]
+NUMBER = r"(-?\d+\.\d+)"
+
+# name -> (command after `python`, regex of the last line of output).
+RUNS = {
+    "timeseries_lstm": (
+        ["examples/timeseries_lstm.py", *TINY],
+        rf"test MAE {NUMBER} MW - naive last-value MAE {NUMBER} MW \(12 h ahead\)",
+    ),
+    "functional_multi_io": (
+        ["examples/functional_multi_io.py", *TINY],
+        rf"test price MAE {NUMBER}k - sold_fast accuracy {NUMBER} - sold_fast AUC {NUMBER}",
+    ),
+    "text_classification": (
+        ["examples/text_classification.py", *TINY],
+        rf"test accuracy {NUMBER} - bag-of-words test accuracy {NUMBER}",
+    ),
+    "regularization": (
+        ["examples/regularization.py", *TINY, "--log-dir", "{tmp}/logs"],
+        r"curves: tensorboard --logdir (.+)",
+    ),
+    "mnist_mlp": (
+        ["examples/mnist_mlp.py", "--epochs", "1"],
+        rf"test loss {NUMBER} - test accuracy {NUMBER}",
+    ),
+    # The same command as "functional_multi_io", on two workers.
+    "functional_multi_io_launcher": (
+        ["-m", "launcher", "-n", "2", "examples/functional_multi_io.py", *TINY],
+        rf"\[rank 0\] test price MAE {NUMBER}k - sold_fast accuracy {NUMBER} - "
+        rf"sold_fast AUC {NUMBER}",
+    ),
+}
+
+
+class Run:
+    """One example started in the background; ``result()`` waits for it."""
+
+    def __init__(self, args: list[str], tmp: Path):
+        self.log = tmp / "output.txt"
+        # The runs share the machine: one thread each keeps them from fighting over cores.
+        env = dict(os.environ, OMP_NUM_THREADS="1", DISTKERAS_DEVICE="cpu", PYTHONPATH=str(ROOT))
+        # A file, not a pipe: a pipe nobody reads yet would stall a chatty run.
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, *(a.format(tmp=tmp) for a in args)],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def result(self) -> tuple[int, str]:
+        try:
+            code = self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"timed out after {TIMEOUT}s:\n{self.log.read_text()[-3000:]}")
+        return code, self.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    started = {name: Run(args, tmp_path_factory.mktemp(name)) for name, (args, _) in RUNS.items()}
+    yield started
+    for run in started.values():  # a failed test leaves no process behind
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+def finish(runs, name: str) -> tuple[list[str], re.Match]:
+    """Waits for ``name``; checks its exit code and last line, returns lines and the match."""
+    code, output = runs[name].result()
+    lines = output.strip().splitlines()
+    assert code == 0, f"{name} exited with {code}:\n{output[-3000:]}"
+    match = re.fullmatch(RUNS[name][1], lines[-1])
+    assert match, f"{name}: unexpected last line {lines[-1]!r}"
+    values = [float(v) for v in match.groups() if re.fullmatch(NUMBER, v)]
+    assert all(math.isfinite(v) for v in values), lines[-1]
+    return lines, match
+
+
+@pytest.mark.parametrize(
+    "name", ["timeseries_lstm", "functional_multi_io", "text_classification", "mnist_mlp"]
+)
+def test_example_runs(runs, name):
+    lines, match = finish(runs, name)
+    if name == "mnist_mlp":  # one epoch is enough to learn the digits
+        assert float(match.group(2)) > 0.5, lines[-1]
+
+
+def test_regularization_writes_tensorboard_logs(runs):
+    lines, match = finish(runs, "regularization")
+    rows = {line.split()[0]: line.split()[1:] for line in lines[-4:-1]}
+    assert sorted(rows) == ["dropout", "l2", "plain"]
+    for values in rows.values():
+        train_acc, val_acc, acc_gap = (float(v) for v in values[:3])
+        assert acc_gap == pytest.approx(train_acc - val_acc, abs=2e-4)
+    log_dir = Path(match.group(1))
+    for variant in rows:
+        for split in ("train", "validation"):
+            assert list((log_dir / variant / split).glob("events.out.tfevents.*")), (variant, split)
+
+
+def test_example_on_two_workers_matches_one_process(runs):
+    """Same script, same numbers; only rank 0 prints."""
+    lines, match = finish(runs, "functional_multi_io_launcher")
+    _, single = finish(runs, "functional_multi_io")
+    distributed = [float(v) for v in match.groups()]
+    # Within the printed precision: 0.1k for the MAE, 1e-4 for the others.
+    assert distributed[0] == pytest.approx(float(single.group(1)), abs=0.1001)
+    assert distributed[1:] == pytest.approx([float(v) for v in single.groups()[1:]], abs=1.1e-4)
+    printed = ("Epoch", "Model:", "predictions:", "test ")
+    assert not [
+        line for line in lines if line.startswith("[rank 1]") and any(p in line for p in printed)
+    ]
+    assert sum("Epoch 1/1" in line for line in lines) == 1
