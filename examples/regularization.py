@@ -11,7 +11,8 @@ them. Each variant logs to ``logs/regularization/<variant>/{train,validation}``:
 TensorBoard, the gap between the train and validation curves of ``epoch_crossentropy`` is the
 overfitting. (``epoch_loss`` of the L2 variant includes the weight penalty, and the train
 curves of the Dropout variant are measured with dropout on, as in Keras.) At the end the
-script evaluates each model on its training and validation data and prints the gaps.
+script evaluates each model on its training and validation data and prints the gaps: Dropout
+and L2 narrow the crossentropy gap; on data this small and this easy, accuracy barely moves.
 """
 
 import argparse

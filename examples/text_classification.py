@@ -22,7 +22,7 @@ import numpy as np
 from distkeras import layers
 from distkeras.distributed import is_chief
 from distkeras.models import Sequential
-from distkeras.utils import set_random_seed
+from distkeras.utils import pad_sequences, set_random_seed
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--epochs", type=int, default=6)
@@ -93,11 +93,8 @@ def make_vocabulary(texts: list[str]) -> dict[str, int]:
 
 def vectorize(texts: list[str], vocabulary: dict[str, int], maxlen: int) -> np.ndarray:
     """Integer sequences, truncated and zero-padded at the end to ``maxlen``."""
-    out = np.zeros((len(texts), maxlen), dtype="int64")
-    for row, text in enumerate(texts):
-        ids = [vocabulary.get(word, 1) for word in text.split()][:maxlen]
-        out[row, : len(ids)] = ids
-    return out
+    ids = [[vocabulary.get(word, 1) for word in text.split()] for text in texts]
+    return pad_sequences(ids, maxlen=maxlen, dtype="int64", padding="post", truncating="post")
 
 
 rng = np.random.default_rng(0)  # the same corpus on every worker

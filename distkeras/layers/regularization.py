@@ -329,16 +329,16 @@ class AlphaDropout(Dropout):
 
 
 class ActivityRegularization(Layer):
-    """The identity, adding ``l1 * sum(|x|) + l2 * sum(x**2)`` of its input to the losses.
+    """The identity, adding ``(l1 * sum(|x|) + l2 * sum(x**2)) / batch_size`` to the losses.
 
-    As in Keras 3 the penalty is summed over the whole batch (not divided by its size) and
-    counted in training and evaluation losses.
+    As in Keras 3 the penalty is divided by the batch size (so its strength does not depend on
+    it) and counted in training and evaluation losses.
 
     Example:
         >>> layer = ActivityRegularization(l1=0.01)
         >>> _ = layer(torch.ones(2, 3))
         >>> layer.losses
-        [tensor(0.0600)]
+        [tensor(0.0300)]
     """
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs):

@@ -267,9 +267,12 @@ class StepContext:
             # Weight penalties are the same on every worker: each adds its 1/N share.
             loss = loss + (penalty / self.world_size if self.world_size > 1 else penalty)
         if CALL_CONTEXT.loss_layers:
+            # Per-call losses (activity penalties) are means over this worker's part of the
+            # batch; weighting by its share makes the workers' sum the global-batch mean.
+            share = batch.size / batch.global_size
             for layer in CALL_CONTEXT.loss_layers:
                 for extra in layer._call_losses:
-                    loss = loss + extra
+                    loss = loss + (extra * share if share != 1 else extra)
         return loss, per_output, y_true_flat, y_pred_flat
 
     def _targets(self, batch, y_pred_flat: list) -> list:

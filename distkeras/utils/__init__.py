@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from distkeras.backend import set_random_seed
+from distkeras.utils.sequences import pad_sequences
 from distkeras.utils.serialization import (
     CustomObjectScope,
     custom_object_scope,
@@ -56,6 +57,7 @@ def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
 
 
 __all__ = [
+    "pad_sequences",
     "to_categorical",
     "normalize",
     "set_random_seed",

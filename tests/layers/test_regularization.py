@@ -179,7 +179,8 @@ def test_activity_regularization_adds_keras_penalty():
         reference=_identity,
     )
     layer(torch.as_tensor(data))
-    expected = l1 * np.abs(data).sum() + l2 * np.square(data).sum()  # summed, not averaged
+    # Keras 3 divides the penalty by the batch size (checked against Keras 3.15).
+    expected = (l1 * np.abs(data).sum() + l2 * np.square(data).sum()) / data.shape[0]
     (loss,) = layer.losses
     np.testing.assert_allclose(loss.item(), expected, rtol=1e-6)
     assert layer.get_config()["l1"] == l1 and "activity_regularizer" not in layer.get_config()
@@ -192,6 +193,7 @@ def test_activity_regularization_in_a_model_and_gradient():
     x = torch.randn(5, 2)
     out = model(x)
     (loss,) = model.losses
-    np.testing.assert_allclose(loss.item(), 0.5 * out.detach().square().sum().item(), rtol=1e-5)
+    expected = 0.5 * out.detach().square().sum().item() / x.shape[0]
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-5)
     loss.backward()
     assert model.layers[0].kernel.grad is not None

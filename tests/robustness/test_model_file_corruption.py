@@ -62,11 +62,16 @@ def flip_positions(size: int) -> list[int]:
 
 
 def h5_data_offsets(h5_bytes: bytes) -> list[int]:
-    """File offsets in the middle of every stored array's raw bytes (the weights)."""
+    """File offsets in the middle of every layer weight's raw bytes.
+
+    (Optimizer state is left out: a model loaded without compile never reads it.)
+    """
     offsets = []
 
-    def visit(_name, item):
+    def visit(name, item):
         if not isinstance(item, h5py.Dataset) or item.ndim == 0 or item.size == 0:
+            return
+        if name.startswith("optimizer"):
             return
         if item.chunks is None:
             offsets.append(item.id.get_offset() + item.nbytes // 2)
