@@ -321,8 +321,9 @@ class BatchNormalization(Layer):
             count = x.new_zeros(channels)
             mean = var = x.sum(reduce_dims)
         mine = torch.stack([count, mean, var]).unsqueeze(0)
-        rows = x.new_zeros(comm.world_size, 3, channels)
-        rows = rows.index_copy(0, torch.tensor([comm.rank], device=x.device), mine)
+        before = x.new_zeros(comm.rank, 3, channels)
+        after = x.new_zeros(comm.world_size - comm.rank - 1, 3, channels)
+        rows = torch.cat([before, mine, after])
         counts, means, variances = all_reduce_sum_differentiable(rows, comm).unbind(1)
         # Keras's 1e-7 guard against an all-masked batch; an unmasked batch is never empty.
         total = counts.sum(0) + (1e-7 if weights is not None else 0.0)

@@ -308,6 +308,9 @@ def split_validation(x, y, sample_weight, validation_split: float):
         raise ValueError(
             f"validation_split must be in (0, 1). Received: validation_split={validation_split}"
         )
+    for name, value in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        if value is not None and any(np.ndim(t) == 0 for t in flatten(value)):
+            raise ValueError(f"`{name}` must have a batch dimension; received a scalar.")
     n = int(flatten(x)[0].shape[0])
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:

@@ -330,7 +330,8 @@ def test_embeddings_projector(tmp_path):
     model = distkeras.Sequential(
         [
             layers.Input((3,), dtype="int32"),
-            layers.Embedding(10, 4),
+            # Named explicitly: default names depend on how many layers the process made.
+            layers.Embedding(10, 4, name="embedding"),
             layers.Flatten(),
             layers.Dense(1),
         ]
