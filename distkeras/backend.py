@@ -71,7 +71,10 @@ def _default_device() -> torch.device:
     if requested:
         return torch.device(requested)
     if torch.cuda.is_available():
-        local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
+        # The launcher's, torchrun's, Open MPI's, MPICH's or SLURM's local rank picks the GPU.
+        from distkeras.distributed import env
+
+        local_rank = env.detect().local_rank
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 

@@ -241,6 +241,11 @@ class BatchNormalization(Layer):
         return out if axis == 1 else out.movedim(1, axis)
 
     def _normalize_with_moments(self, x, axis: int, mask) -> torch.Tensor:
+        if x.numel() == 0 and self._sync_communicator() is None:
+            # A worker may hold no sample of a small last global batch: its statistics
+            # would be NaN, and poison the moving averages and (through the gradient
+            # all-reduce) every worker's weights. Nothing to normalize or learn here.
+            return x.clone()
         reduce_dims = [d for d in range(x.dim()) if d != axis]
         if mask is None:
             mean, var = self._batch_moments(x, reduce_dims)

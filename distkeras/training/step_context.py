@@ -168,6 +168,7 @@ class StepContext:
             from distkeras.distributed import sync
 
             sync.check_and_broadcast(model, self.comm)
+            model._weights_synced = True
             self.reducer = sync.make_reducer(self.params, self.comm)
         self.metric_objects = metrics.metrics if metrics is not None else []
         self.prepared = True
@@ -353,6 +354,43 @@ class StepContext:
         for metric in getattr(self, "metric_objects", []):
             states.extend(metric.variables)
         return states
+
+    def sync_for_inference(self, batch) -> None:
+        """Before predict on several workers: every rank must use rank 0's weights.
+
+        fit and evaluate synchronise in ``_prepare``; a predict that comes first (an unseeded
+        or freshly loaded model) does it here, once per model.
+        """
+        if self.world_size == 1 or getattr(self.model, "_weights_synced", False):
+            return
+        from distkeras.distributed import sync
+
+        if not self.model.built:
+            with torch.no_grad():
+                self.model(batch.x, training=False)
+        sync.check_and_broadcast(self.model, self.comm)
+        self.model._weights_synced = True
+
+    def average_non_trainable(self) -> None:
+        """End of an epoch on several workers: average non-trainable float weights.
+
+        BatchNormalization's moving statistics follow each worker's own batches; averaging
+        them (as Keras's mirrored strategy does on read) makes evaluate, predict and saved
+        files agree on every rank. One all-reduce per epoch.
+        """
+        if self.world_size == 1 or not self.prepared:
+            return
+        frozen = [
+            spec.param for spec in self.model._weight_spec_list()
+            if not spec.trainable and spec.param.is_floating_point()
+        ]
+        if not frozen:
+            return
+        from distkeras.distributed import sync
+
+        sync.all_reduce_sum(frozen, self.comm)
+        with torch.no_grad():
+            torch._foreach_mul_(frozen, 1.0 / self.world_size)
 
     def epoch_logs(self) -> dict:
         """Global loss and metrics: metric sums all-reduced once, then read to the host."""

@@ -194,6 +194,7 @@ class Trainer:
                 if self.stop_training:
                     break
             skip = 0
+            step.average_non_trainable()
             logs = step.epoch_logs()
             if val is not None and _should_validate(epoch, validation_freq):
                 # Keras runs validation with the fit's callbacks (their on_test_* hooks).
@@ -275,6 +276,8 @@ class Trainer:
         parts = []
         with torch.no_grad(), mixed_precision.autocast():
             for index, batch in enumerate(data.epoch(0)):
+                if index == 0:
+                    step.sync_for_inference(batch)
                 callback_list.on_predict_batch_begin(index)
                 outputs = self(batch.x, training=False)
                 parts.append(map_structure(backend.to_numpy, outputs))

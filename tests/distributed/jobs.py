@@ -38,7 +38,7 @@ class Job:
     env: tuple[tuple[str, str], ...] = ()
 
 
-_SHARED = ("comm_checks", "equivalence", "bn_checks", "reducer_checks")
+_SHARED = ("comm_checks", "equivalence", "bn_checks", "reducer_checks", "inference_sync")
 JOBS = {
     "single": Job(1, "torch", "suite.py", ("equivalence",)),
     "torch2": Job(2, "torch", "suite.py", _SHARED),

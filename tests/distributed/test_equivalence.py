@@ -149,3 +149,23 @@ def test_synchronized_batch_norm_uses_the_global_batch(name, tmp_path_factory):
             total = np.sum([record[case][key] for record in records], axis=0)
             np.testing.assert_allclose(total, shared[key], rtol=1e-4, atol=1e-4,
                                        err_msg=f"{case} {key}")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["torch2", "mpi3"])
+def test_unsynchronized_batch_norm_on_a_worker_without_samples(name, tmp_path_factory):
+    # A small last batch leaves some workers with no sample; their local statistics must
+    # not turn into NaN (which the gradient all-reduce would spread to every worker).
+    outcome = jobs.job(tmp_path_factory, name).check()
+    for rank in range(jobs.JOBS[name].workers):
+        with open(outcome.outdir / f"bn_rank{rank}.pkl", "rb") as f:
+            got = pickle.load(f)["unsynchronized_empty_rank"]
+        x = got["inputs"].astype(np.float64)
+        assert got["outputs"].shape == x.shape
+        if len(x) == 0:
+            np.testing.assert_array_equal(got["moving_mean"], 0.0)
+            np.testing.assert_array_equal(got["moving_variance"], 1.0)
+            assert got["gamma_grad"] is None or not np.any(got["gamma_grad"])
+        else:  # its own part only: not synchronized
+            np.testing.assert_allclose(got["moving_mean"], 0.1 * x.mean(0), rtol=1e-5)
+            np.testing.assert_allclose(got["moving_variance"], 0.9 + 0.1 * x.var(0), rtol=1e-5)
+            assert np.all(np.isfinite(got["gamma_grad"]))

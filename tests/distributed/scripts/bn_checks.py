@@ -58,6 +58,20 @@ def main(outdir: str) -> None:
             "moving_mean": bn.moving_mean.detach().numpy(),
             "moving_variance": bn.moving_variance.detach().numpy(),
         }
+    # Not synchronized: each worker normalizes its own part; one that holds no sample must
+    # neither produce NaN nor touch its moving statistics.
+    x, _, weights = case_data("empty_rank", comm.rank)
+    bn = layers.BatchNormalization(momentum=0.9)
+    inputs = torch.tensor(x, requires_grad=True)
+    outputs = bn(inputs, training=True)
+    (outputs * torch.tensor(weights)).sum().backward()
+    record["unsynchronized_empty_rank"] = {
+        "inputs": x,
+        "outputs": outputs.detach().numpy(),
+        "gamma_grad": bn.gamma.grad.numpy() if bn.gamma.grad is not None else None,
+        "moving_mean": bn.moving_mean.detach().numpy(),
+        "moving_variance": bn.moving_variance.detach().numpy(),
+    }
     with open(os.path.join(outdir, f"bn_rank{comm.rank}.pkl"), "wb") as f:
         pickle.dump(record, f)
 
