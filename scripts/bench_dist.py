@@ -49,15 +49,23 @@ def worker_distkeras(steps: int, warmup: int) -> None:
     from distkeras.utils import set_random_seed
 
     set_random_seed(0)
-    model = Sequential([
-        Dense(HIDDEN, activation="relu", input_dim=FEATURES),
-        Dense(HIDDEN, activation="relu"),
-        Dense(CLASSES, activation="softmax"),
-    ])
+    model = Sequential(
+        [
+            Dense(HIDDEN, activation="relu", input_dim=FEATURES),
+            Dense(HIDDEN, activation="relu"),
+            Dense(CLASSES, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x, y = make_data(steps)
-    model.fit(x[: GLOBAL_BATCH * warmup], y[: GLOBAL_BATCH * warmup], batch_size=GLOBAL_BATCH,
-              epochs=1, verbose=0, shuffle=False)
+    model.fit(
+        x[: GLOBAL_BATCH * warmup],
+        y[: GLOBAL_BATCH * warmup],
+        batch_size=GLOBAL_BATCH,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+    )
     distributed.barrier()
     start = time.perf_counter()
     model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=1, verbose=0, shuffle=False)
@@ -78,8 +86,13 @@ def worker_ddp(steps: int, warmup: int) -> None:
         dist.init_process_group("gloo", init_method="env://")
     torch.manual_seed(0)
     nn = torch.nn
-    model = nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN),
-                          nn.ReLU(), nn.Linear(HIDDEN, CLASSES))
+    model = nn.Sequential(
+        nn.Linear(FEATURES, HIDDEN),
+        nn.ReLU(),
+        nn.Linear(HIDDEN, HIDDEN),
+        nn.ReLU(),
+        nn.Linear(HIDDEN, CLASSES),
+    )
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
@@ -114,21 +127,37 @@ def worker_ddp(steps: int, warmup: int) -> None:
 
 
 def run_config(kind: str, workers: int, backend: str, steps: int, warmup: int) -> float:
-    worker_args = [os.path.abspath(__file__), "--worker", kind, "--steps", str(steps),
-                   "--warmup", str(warmup)]
+    worker_args = [
+        os.path.abspath(__file__),
+        "--worker",
+        kind,
+        "--steps",
+        str(steps),
+        "--warmup",
+        str(warmup),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", DISTKERAS_DEVICE="cpu")
     if workers == 1:
         cmd = [sys.executable, *worker_args]
     else:
-        cmd = [sys.executable, "-m", "launcher", "-n", str(workers), "--backend", backend,
-               *worker_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "launcher",
+            "-n",
+            str(workers),
+            "--backend",
+            backend,
+            *worker_args,
+        ]
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     for line in out.stdout.splitlines():
         text = line.split("] ", 1)[-1] if line.startswith("[rank") else line
         if text.startswith("{"):
             return json.loads(text)["samples_per_s"]
-    raise RuntimeError(f"{kind} ({backend}, {workers} workers) failed:\n{out.stdout}\n"
-                       f"{out.stderr[-3000:]}")
+    raise RuntimeError(
+        f"{kind} ({backend}, {workers} workers) failed:\n{out.stdout}\n{out.stderr[-3000:]}"
+    )
 
 
 def main() -> None:
@@ -160,8 +189,10 @@ def main() -> None:
     med = {name: statistics.median(values) for name, values in rates.items()}
     ddp = med[f"torch DDP gloo, {n} workers"]
     single = med["torch, 1 worker"]
-    print(f"784-512-512-10 MLP, global batch {GLOBAL_BATCH}, Adam, 1 thread per worker, "
-          f"{args.steps} steps, median of {args.rounds} rounds")
+    print(
+        f"784-512-512-10 MLP, global batch {GLOBAL_BATCH}, Adam, 1 thread per worker, "
+        f"{args.steps} steps, median of {args.rounds} rounds"
+    )
     print(f"{'configuration':40s} {'samples/s':>10s} {'vs DDP':>7s} {'scaling':>8s}")
     for name, _, workers, _ in configs:
         rate = med[name]

@@ -68,9 +68,14 @@ def torch_model(kind: str) -> torch.nn.Module:
     if kind == "mlp":
         return nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(1600, 10),
+        nn.Conv2d(1, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(1600, 10),
     )
 
 
@@ -153,8 +158,10 @@ def bench(kind: str, rounds: int, samples: int) -> None:
             keras_times.append(keras_run())
     base = statistics.median(torch_times)
     steps = -(-samples // 32)
-    print(f"{kind.upper()}: {samples} samples, {steps} steps/epoch, batch 32, Adam, 1 thread, "
-          f"{rounds} rounds")
+    print(
+        f"{kind.upper()}: {samples} samples, {steps} steps/epoch, batch 32, Adam, 1 thread, "
+        f"{rounds} rounds"
+    )
     print(f"  hand-written torch  {base * 1e3:8.1f} ms/epoch  {base / steps * 1e6:7.1f} us/step")
     dk_med = statistics.median(dk_times)
     print(f"  distkeras fit       {dk_med * 1e3:8.1f} ms/epoch  ratio {dk_med / base:.2f}")

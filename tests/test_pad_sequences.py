@@ -13,8 +13,9 @@ def test_pre_padding_and_truncation_are_the_defaults():
 
 
 def test_post_padding_post_truncation_value_and_dtype():
-    out = pad_sequences([[1, 2, 3, 4], [5]], maxlen=2, padding="post", truncating="post",
-                        value=-1, dtype="float32")
+    out = pad_sequences(
+        [[1, 2, 3, 4], [5]], maxlen=2, padding="post", truncating="post", value=-1, dtype="float32"
+    )
     np.testing.assert_array_equal(out, [[1, 2], [5, -1]])
     assert out.dtype == np.float32
 

@@ -57,8 +57,9 @@ class CompiledLoss:
         if isinstance(loss_weights, (list, tuple)) and len(output_names) == 1:
             self.weights = [float(loss_weights[0])]
 
-    def __call__(self, y_true: list, y_pred: list, sample_weight, local_size: int,
-                 global_size: int) -> tuple[torch.Tensor, list]:
+    def __call__(
+        self, y_true: list, y_pred: list, sample_weight, local_size: int, global_size: int
+    ) -> tuple[torch.Tensor, list]:
         total = None
         per_output = []
         for loss, weight, target, pred in zip(self.losses, self.weights, y_true, y_pred):
@@ -98,8 +99,9 @@ def _from_logits(loss, y_true, y_pred):
     if fn is loss_functions.categorical_crossentropy and logits.ndim == 2:
         target = y_true.to(logits.dtype) if y_true.dtype != logits.dtype else y_true
         if target.shape == logits.shape:
-            return F.cross_entropy(logits, target, reduction="none",
-                                   label_smoothing=kwargs.get("label_smoothing", 0.0))
+            return F.cross_entropy(
+                logits, target, reduction="none", label_smoothing=kwargs.get("label_smoothing", 0.0)
+            )
     kwargs["from_logits"] = True
     return fn(y_true, logits, **kwargs)
 
@@ -122,7 +124,8 @@ def reduce_loss(loss, y_true, y_pred, sample_weight, local_size: int, global_siz
         # Masked outputs (Embedding(mask_zero) sequences, ignore_class): Keras averages over
         # the unmasked entries of the batch; each worker's share is weighted by its size.
         value = losses_module.reduce_weighted_values(
-            values, sample_weight, mask, getattr(loss, "reduction", "sum_over_batch_size"))
+            values, sample_weight, mask, getattr(loss, "reduction", "sum_over_batch_size")
+        )
         return value * (local_size / global_size) if local_size != global_size else value
     if sample_weight is not None:
         sw = sample_weight.to(values.dtype)
@@ -142,9 +145,7 @@ class CompiledMetrics:
 
     def __init__(self, metrics, weighted_metrics, output_names: list[str]):
         self.output_names = output_names
-        self.specs = [
-            _as_list(spec) for spec in _per_output(metrics, output_names, "metrics")
-        ]
+        self.specs = [_as_list(spec) for spec in _per_output(metrics, output_names, "metrics")]
         self.weighted_specs = [
             _as_list(spec)
             for spec in _per_output(weighted_metrics, output_names, "weighted_metrics")
@@ -168,9 +169,7 @@ class CompiledMetrics:
 
     def names(self) -> list[str]:
         multi = len(self.output_names) > 1
-        return [
-            f"{self.output_names[i]}_{m.name}" if multi else m.name for i, m, _ in self.entries
-        ]
+        return [f"{self.output_names[i]}_{m.name}" if multi else m.name for i, m, _ in self.entries]
 
     @property
     def metrics(self) -> list:
@@ -200,8 +199,7 @@ def flatten_outputs(values, output_names: list[str], what: str) -> list:
         missing = [name for name in output_names if name not in values]
         if missing:
             raise ValueError(
-                f"{what} is a dict without keys {missing}; the model's outputs are "
-                f"{output_names}."
+                f"{what} is a dict without keys {missing}; the model's outputs are {output_names}."
             )
         return [values[name] for name in output_names]
     flat = flatten(values) if isinstance(values, (list, tuple)) else [values]

@@ -46,14 +46,21 @@ def check_positive_int_or_none(name: str, value):
     return int(value)
 
 
-def check_fit_arguments(*, batch_size, epochs, initial_epoch, validation_split,
-                        steps_per_epoch, validation_steps, validation_freq, class_weight):
+def check_fit_arguments(
+    *,
+    batch_size,
+    epochs,
+    initial_epoch,
+    validation_split,
+    steps_per_epoch,
+    validation_steps,
+    validation_freq,
+    class_weight,
+):
     """Validates fit()'s scalar arguments once, before any data is touched."""
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if not _is_int(value) or value < 0:
-            raise ValueError(
-                f"`{name}` must be a non-negative integer. Received: {name}={value!r}"
-            )
+            raise ValueError(f"`{name}` must be a non-negative integer. Received: {name}={value!r}")
     check_positive_int_or_none("batch_size", batch_size)
     check_positive_int_or_none("steps_per_epoch", steps_per_epoch)
     check_positive_int_or_none("validation_steps", validation_steps)
@@ -142,9 +149,19 @@ def _is_array_like(x) -> bool:
 class ArrayData:
     """In-memory arrays (numpy, tensors, or lists/dicts of them) for fit/evaluate/predict."""
 
-    def __init__(self, x, y=None, sample_weight=None, *, batch_size: int | None = 32,
-                 shuffle: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 steps: int | None = None):
+    def __init__(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        *,
+        batch_size: int | None = 32,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        steps: int | None = None,
+    ):
         x, y = as_array_structure(x), as_array_structure(y)
         self.x = map_structure(lambda a: _to_cpu_tensor(a, "x"), x)
         self.y = None if y is None else map_structure(lambda a: _to_cpu_tensor(a, "y"), y)
@@ -197,10 +214,12 @@ class ArrayData:
             # One gather per epoch, so every batch below is a contiguous view.
             indices, layout = self._local_indices(order, steps)
             x = map_structure(lambda t: t.index_select(0, indices), self.x)
-            y = None if self.y is None else map_structure(lambda t: t.index_select(0, indices),
-                                                           self.y)
-            sw = None if self.sample_weight is None else self.sample_weight.index_select(
-                0, indices)
+            y = (
+                None
+                if self.y is None
+                else map_structure(lambda t: t.index_select(0, indices), self.y)
+            )
+            sw = None if self.sample_weight is None else self.sample_weight.index_select(0, indices)
         device, non_blocking = self.device, self.device.type == "cuda"
         if device.type == "cuda":
             x, y, sw = (_pin(v) for v in (x, y, sw))
@@ -236,8 +255,10 @@ def _check_lengths(x, y, sample_weight) -> int:
     distinct = set(sizes.values())
     if len(distinct) > 1:
         detail = ", ".join(f"{k}: {v}" for k, v in sizes.items())
-        raise ValueError(f"Data cardinality is ambiguous: inputs have different sample counts "
-                         f"({detail}). Make sure all arrays contain the same number of samples.")
+        raise ValueError(
+            f"Data cardinality is ambiguous: inputs have different sample counts "
+            f"({detail}). Make sure all arrays contain the same number of samples."
+        )
     if not distinct or distinct == {0}:
         raise ValueError("The data is empty: x has 0 samples.")
     return distinct.pop()
@@ -266,8 +287,11 @@ def _check_sample_weight_shape(sample_weight: torch.Tensor, y) -> None:
 
 def _named_leaves(structure, name: str) -> list[tuple[str, torch.Tensor]]:
     if isinstance(structure, dict):
-        return [leaf for k in sorted(structure) for leaf in _named_leaves(structure[k],
-                                                                          f"{name}[{k!r}]")]
+        return [
+            leaf
+            for k in sorted(structure)
+            for leaf in _named_leaves(structure[k], f"{name}[{k!r}]")
+        ]
     if isinstance(structure, (list, tuple)):
         return [leaf for i, v in enumerate(structure) for leaf in _named_leaves(v, f"{name}[{i}]")]
     return [(name, structure)] if isinstance(structure, torch.Tensor) else []
@@ -325,10 +349,16 @@ def split_validation(x, y, sample_weight, validation_split: float):
     def tail(a):
         return a[split_at:]
 
-    train = (map_structure(head, x), None if y is None else map_structure(head, y),
-             None if sample_weight is None else head(sample_weight))
-    val = (map_structure(tail, x), None if y is None else map_structure(tail, y),
-           None if sample_weight is None else tail(sample_weight))
+    train = (
+        map_structure(head, x),
+        None if y is None else map_structure(head, y),
+        None if sample_weight is None else head(sample_weight),
+    )
+    val = (
+        map_structure(tail, x),
+        None if y is None else map_structure(tail, y),
+        None if sample_weight is None else tail(sample_weight),
+    )
     return train, val
 
 
@@ -415,8 +445,8 @@ def is_iterable_data(x) -> bool:
     """True for generators, iterators, DataLoaders and Datasets (not arrays)."""
     if x is None or _is_array_like(x):
         return False
-    return hasattr(x, "__iter__") or hasattr(x, "__next__") or isinstance(
-        x, torch.utils.data.Dataset
+    return (
+        hasattr(x, "__iter__") or hasattr(x, "__next__") or isinstance(x, torch.utils.data.Dataset)
     )
 
 
@@ -431,4 +461,3 @@ def dataset_to_loader(dataset, batch_size: int, shuffle: bool, rank: int, world_
     return torch.utils.data.DataLoader(
         dataset, batch_size=max(1, batch_size // world_size), shuffle=shuffle, sampler=sampler
     )
-

@@ -15,8 +15,9 @@ import threading
 
 # sysexits.h EX_TEMPFAIL: "temporary failure; the user is invited to retry".
 REQUEUE_EXIT_CODE = 75
-_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None))
-                 if s is not None)
+_SIGNALS = tuple(
+    s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s is not None
+)
 
 
 class TrainingPreempted(SystemExit):
@@ -34,8 +35,10 @@ class TrainingPreempted(SystemExit):
         where = f"epoch {self.epoch + 1}, after step {self.step}"
         if self.saved:
             return f"Training preempted at {where}; the state is saved, rerun to resume."
-        return (f"Training preempted at {where}; nothing was saved (pass a BackupAndRestore "
-                "callback to resume where it stopped).")
+        return (
+            f"Training preempted at {where}; nothing was saved (pass a BackupAndRestore "
+            "callback to resume where it stopped)."
+        )
 
 
 class PreemptionGuard:

@@ -43,8 +43,9 @@ class StepContext:
         self.device = backend.get_device()
         self.names = self.model._output_names()
         self.autocast_dtype = mixed_precision.autocast_dtype()
-        if self.autocast_dtype != torch.float16 or not getattr(self.model, "_auto_scale_loss",
-                                                                True):
+        if self.autocast_dtype != torch.float16 or not getattr(
+            self.model, "_auto_scale_loss", True
+        ):
             self.grad_scaler = None
         elif getattr(self, "grad_scaler", None) is None:
             # Kept across fits, as Keras keeps a LossScaleOptimizer's scale.
@@ -63,8 +64,9 @@ class StepContext:
         self.prepared = False
         self._vote_event = None  # a vote still in flight belongs to this fit only
 
-    def make_data(self, x, y, sample_weight, batch_size, *, shuffle: bool, steps=None,
-                  whole: bool = False):
+    def make_data(
+        self, x, y, sample_weight, batch_size, *, shuffle: bool, steps=None, whole: bool = False
+    ):
         if x is None:
             raise ValueError("No data given: pass x (and y) to this method.")
         if data_module.is_iterable_data(x):
@@ -74,8 +76,9 @@ class StepContext:
                     "(x, y) pairs from it instead."
                 )
             if isinstance(x, torch.utils.data.Dataset) and not hasattr(x, "__next__"):
-                x = data_module.dataset_to_loader(x, batch_size or 32, shuffle, self.rank,
-                                                  self.world_size)
+                x = data_module.dataset_to_loader(
+                    x, batch_size or 32, shuffle, self.rank, self.world_size
+                )
             data = data_module.IterableData(x, steps, world_size=self.world_size)
             if self.world_size > 1:
                 self._check_same_data({"steps": data.steps_per_epoch})
@@ -88,13 +91,25 @@ class StepContext:
                 f"of workers ({self.world_size})."
             )
         data = data_module.ArrayData(
-            x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-            seed=getattr(self.model, "_shuffle_seed", 0), rank=self.rank,
-            world_size=self.world_size, steps=steps,
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=getattr(self.model, "_shuffle_seed", 0),
+            rank=self.rank,
+            world_size=self.world_size,
+            steps=steps,
         )
         if self.world_size > 1:
-            self._check_same_data({"samples": data.num_samples, "batch_size": data.batch_size,
-                                   "steps": data.steps_per_epoch, "shuffle": shuffle})
+            self._check_same_data(
+                {
+                    "samples": data.num_samples,
+                    "batch_size": data.batch_size,
+                    "steps": data.steps_per_epoch,
+                    "shuffle": shuffle,
+                }
+            )
         self._check_inputs(data)
         return data
 
@@ -133,17 +148,20 @@ class StepContext:
                     f"{tuple(tensor.shape)}."
                 )
             dtype = backend.standardize_dtype(symbolic.dtype)
-            if tensor.dtype != dtype and not (tensor.is_floating_point()
-                                              and dtype.is_floating_point):
+            if tensor.dtype != dtype and not (
+                tensor.is_floating_point() and dtype.is_floating_point
+            ):
                 if key is None:
                     x = tensor.to(dtype)
                 else:
                     x[key] = tensor.to(dtype)
         data.x = type(data.x)(x) if isinstance(data.x, tuple) else x
         for target in flatten(data.y) if data.y is not None else []:
-            if not (target.is_floating_point() or target.dtype in (
-                    torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8,
-                    torch.bool)):
+            if not (
+                target.is_floating_point()
+                or target.dtype
+                in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)
+            ):
                 raise TypeError(f"Labels must be numeric. Received dtype {target.dtype}.")
 
     def _prepare(self, y_true: list, y_pred: list) -> None:
@@ -195,7 +213,8 @@ class StepContext:
         metrics = [v for m in getattr(self, "metric_objects", []) for v in m.variables]
         return {
             "loss_total": self.loss_total.detach().cpu().clone(),
-            "output_loss_totals": None if self.output_loss_totals is None
+            "output_loss_totals": None
+            if self.output_loss_totals is None
             else self.output_loss_totals.detach().cpu().clone(),
             "samples_seen": self.samples_seen,
             "metrics": [v.detach().cpu().clone() for v in metrics],
@@ -253,8 +272,9 @@ class StepContext:
             # A first inference pass builds the model and shows output shapes (to resolve
             # metrics) before weights are synchronised in place, outside any autograd graph.
             with torch.no_grad(), self._autocast():
-                probe = flatten_outputs(model(batch.x, training=False), self.names,
-                                        "the model's outputs")
+                probe = flatten_outputs(
+                    model(batch.x, training=False), self.names, "the model's outputs"
+                )
             self._prepare(self._targets(batch, probe), probe)
         with self._autocast():
             y_pred = self.forward(batch.x, training=training)
@@ -339,8 +359,10 @@ class StepContext:
             if len(per_output) > 1:
                 if self.output_loss_totals is None:
                     self.output_loss_totals = torch.zeros(len(per_output), device=self.device)
-                values = [v.detach().float() if v is not None else self.loss_total.new_zeros(())
-                          for v in per_output]
+                values = [
+                    v.detach().float() if v is not None else self.loss_total.new_zeros(())
+                    for v in per_output
+                ]
                 self.output_loss_totals.add_(torch.stack(values), alpha=batch.global_size)
             self.samples_seen += batch.global_size
             if self.metric_objects:
@@ -381,7 +403,8 @@ class StepContext:
         if self.world_size == 1 or not self.prepared:
             return
         frozen = [
-            spec.param for spec in self.model._weight_spec_list()
+            spec.param
+            for spec in self.model._weight_spec_list()
             if not spec.trainable and spec.param.is_floating_point()
         ]
         if not frozen:

@@ -47,9 +47,18 @@ class Trainer:
         self._resume_epoch_state = None
 
     # --------------------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
-                weighted_metrics=None, run_eagerly: bool = False, steps_per_execution: int = 1,
-                jit_compile="auto", auto_scale_loss: bool = True) -> None:
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile="auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
         """Configures the model for training, as ``keras.Model.compile``.
 
         Example:
@@ -63,8 +72,9 @@ class Trainer:
         self.jit_compile = jit_compile is True
         self._auto_scale_loss = bool(auto_scale_loss)  # loss scaling under mixed_float16
         self.run_eagerly = run_eagerly
-        self._compile_config = _compile_config(optimizer, loss, loss_weights, metrics,
-                                               weighted_metrics)
+        self._compile_config = _compile_config(
+            optimizer, loss, loss_weights, metrics, weighted_metrics
+        )
         self._step = None
         self.compiled = True
 
@@ -85,8 +95,7 @@ class Trainer:
             )
         if self._compiled_loss is None:
             raise ValueError(
-                f"Model '{self.name}': no loss to compute in {what}(); pass a `loss` to "
-                "compile()."
+                f"Model '{self.name}': no loss to compute in {what}(); pass a `loss` to compile()."
             )
 
     def _step_context(self) -> StepContext:
@@ -102,8 +111,11 @@ class Trainer:
             names += self._compiled_metrics.names()
         compiled_loss = self._compiled_loss
         if compiled_loss is not None and len(compiled_loss.output_names) > 1:
-            names += [f"{name}_loss" for name, loss in
-                      zip(compiled_loss.output_names, compiled_loss.losses) if loss is not None]
+            names += [
+                f"{name}_loss"
+                for name, loss in zip(compiled_loss.output_names, compiled_loss.losses)
+                if loss is not None
+            ]
         return names
 
     def _logs_as_list(self, logs: dict):
@@ -118,11 +130,25 @@ class Trainer:
         return [] if self._compiled_metrics is None else self._compiled_metrics.metrics
 
     # ------------------------------------------------------------------------------- fit
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto",
-            callbacks=None, validation_split: float = 0.0, validation_data=None,
-            shuffle: bool = True, class_weight=None, sample_weight=None,
-            initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs: int = 1,
+        verbose="auto",
+        callbacks=None,
+        validation_split: float = 0.0,
+        validation_data=None,
+        shuffle: bool = True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch: int = 0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         """Trains the model; returns a ``History``. ``batch_size`` is the global batch.
 
         Example:
@@ -130,9 +156,13 @@ class Trainer:
         """
         self._require_compiled("fit")
         data_module.check_fit_arguments(
-            batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
-            validation_split=validation_split, steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps, validation_freq=validation_freq,
+            batch_size=batch_size,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            validation_split=validation_split,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_freq=validation_freq,
             class_weight=class_weight,
         )
         x, y = data_module.as_array_structure(x), data_module.as_array_structure(y)
@@ -145,15 +175,20 @@ class Trainer:
                 _as_tensors(x, "x"), _as_tensors(y, "y"), sample_weight, validation_split
             )
         if class_weight is not None:
-            sample_weight = data_module.class_weight_to_sample_weight(y, class_weight,
-                                                                      sample_weight)
-        train = step.make_data(x, y, sample_weight, batch_size, shuffle=shuffle,
-                               steps=steps_per_epoch)
+            sample_weight = data_module.class_weight_to_sample_weight(
+                y, class_weight, sample_weight
+            )
+        train = step.make_data(
+            x, y, sample_weight, batch_size, shuffle=shuffle, steps=steps_per_epoch
+        )
         val = None
         if validation_data is not None:
-            val = step.make_data(*_unpack_validation(validation_data),
-                                 validation_batch_size or batch_size, shuffle=False,
-                                 steps=validation_steps)
+            val = step.make_data(
+                *_unpack_validation(validation_data),
+                validation_batch_size or batch_size,
+                shuffle=False,
+                steps=validation_steps,
+            )
         if step.rank == 0:  # the arrays are the same on every rank: one warning is enough
             data_module.warn_if_not_finite(train, "fit()")
             data_module.warn_if_not_finite(val, "fit() validation data")
@@ -167,14 +202,24 @@ class Trainer:
             callback_list.on_train_begin()
             if self._initial_epoch is not None:
                 initial_epoch = self._initial_epoch
-            logs = self._epochs(step, train, val, callback_list, guard, initial_epoch, epochs,
-                                validation_freq)
+            logs = self._epochs(
+                step, train, val, callback_list, guard, initial_epoch, epochs, validation_freq
+            )
         callback_list.on_train_end(logs)
         step.end_fit()
         return self.history
 
-    def _epochs(self, step, train, val, callback_list, guard, initial_epoch: int, epochs: int,
-                validation_freq) -> dict:
+    def _epochs(
+        self,
+        step,
+        train,
+        val,
+        callback_list,
+        guard,
+        initial_epoch: int,
+        epochs: int,
+        validation_freq,
+    ) -> dict:
         # A resume from a mid-epoch checkpoint skips the steps already done: the data order
         # depends only on (seed, epoch), so skipping reproduces the position exactly.
         skip = self._initial_step or 0
@@ -224,21 +269,38 @@ class Trainer:
     def _callbacks(self, callbacks, verbose: int, epochs: int, steps):
         from distkeras import distributed
 
-        user = list(callbacks.callbacks if isinstance(callbacks, callbacks_module.CallbackList)
-                    else callbacks or [])
+        user = list(
+            callbacks.callbacks
+            if isinstance(callbacks, callbacks_module.CallbackList)
+            else callbacks or []
+        )
         extra = [self.history]
-        if verbose and distributed.is_chief() and not any(
-            isinstance(c, callbacks_module.ProgbarLogger) for c in user
+        if (
+            verbose
+            and distributed.is_chief()
+            and not any(isinstance(c, callbacks_module.ProgbarLogger) for c in user)
         ):
             extra.insert(0, callbacks_module.ProgbarLogger())
         return callbacks_module.CallbackList(
-            extra[:-1] + user + extra[-1:], model=self, verbose=verbose, epochs=epochs,
+            extra[:-1] + user + extra[-1:],
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
             steps=steps,
         )
 
     # -------------------------------------------------------------------------- evaluate
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict: bool = False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict: bool = False,
+    ):
         """Loss and metrics on the data: ``[loss, *metrics]``, a float, or a dict."""
         self._require_compiled("evaluate")
         step = self._step_context()
@@ -265,8 +327,7 @@ class Trainer:
         return logs
 
     # --------------------------------------------------------------------------- predict
-    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None,
-                callbacks=None):
+    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` as numpy, complete and in order on every worker."""
         step = self._step_context()
         step.begin_fit()  # rank, world size and device: predict may come before any fit
@@ -289,18 +350,19 @@ class Trainer:
         return step.gather_predictions(parts, data)
 
     # ---------------------------------------------------------------------- on a batch
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
-                       return_dict: bool = False):
+    def train_on_batch(
+        self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False
+    ):
         """One optimizer step on one batch; returns the batch's loss and metrics."""
         self._require_compiled("train_on_batch")
         if class_weight is not None:
-            sample_weight = data_module.class_weight_to_sample_weight(y, class_weight,
-                                                                      sample_weight)
+            sample_weight = data_module.class_weight_to_sample_weight(
+                y, class_weight, sample_weight
+            )
         step = self._step_context()
         step.begin_fit()
         step.reset_metrics()
-        for batch in step.make_data(x, y, sample_weight, None, shuffle=False,
-                                    whole=True).epoch(0):
+        for batch in step.make_data(x, y, sample_weight, None, shuffle=False, whole=True).epoch(0):
             step.train_step(batch)
         return self._batch_result(step.epoch_logs(), return_dict)
 
@@ -310,8 +372,9 @@ class Trainer:
         step.begin_fit()
         step.reset_metrics()
         with torch.no_grad():
-            for batch in step.make_data(x, y, sample_weight, None, shuffle=False,
-                                        whole=True).epoch(0):
+            for batch in step.make_data(x, y, sample_weight, None, shuffle=False, whole=True).epoch(
+                0
+            ):
                 step.test_step(batch)
         return self._batch_result(step.epoch_logs(), return_dict)
 
@@ -333,8 +396,11 @@ class Trainer:
         names = self._output_names()
         n = int(flatten(y_pred)[0].shape[0])
         total, _ = self._compiled_loss(
-            flatten_outputs(y, names, "y"), flatten_outputs(y_pred, names, "y_pred"),
-            sample_weight, n, n,
+            flatten_outputs(y, names, "y"),
+            flatten_outputs(y_pred, names, "y_pred"),
+            sample_weight,
+            n,
+            n,
         )
         extra = self.losses
         return total + sum(extra) if extra else total

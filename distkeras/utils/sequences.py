@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def pad_sequences(sequences, maxlen: int | None = None, dtype="int32", padding: str = "pre",
-                  truncating: str = "pre", value=0.0) -> np.ndarray:
+def pad_sequences(
+    sequences,
+    maxlen: int | None = None,
+    dtype="int32",
+    padding: str = "pre",
+    truncating: str = "pre",
+    value=0.0,
+) -> np.ndarray:
     """Pads (and truncates) sequences to a common length, as ``keras.utils.pad_sequences``.
 
     Args:
@@ -49,5 +55,5 @@ def pad_sequences(sequences, maxlen: int | None = None, dtype="int32", padding: 
         if padding == "post":
             out[index, : len(kept)] = kept
         else:
-            out[index, -len(kept):] = kept
+            out[index, -len(kept) :] = kept
     return out

@@ -23,8 +23,9 @@ def test_ranks_agree_on_weights_predictions_and_moving_statistics(name, tmp_path
     for a, b in zip(first["weights"], second["weights"]):
         np.testing.assert_array_equal(a, b)
     kernel, bias = first["weights"]
-    np.testing.assert_allclose(first["predictions"], first["x"] @ kernel + bias, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        first["predictions"], first["x"] @ kernel + bias, rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(second["predictions"], first["predictions"], rtol=1e-6)
     # BatchNormalization without synchronized: moving statistics averaged, equal everywhere.
     for a, b in zip(first["moving"], second["moving"]):

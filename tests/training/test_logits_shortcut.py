@@ -20,14 +20,12 @@ def test_categorical_from_logits_matches_probability_formula():
     y = np.eye(5, dtype="float32")[rng.integers(0, 5, 6)]
     probs = activations.apply(activations.softmax, logits)
     assert probs._keras_logits[0] == "softmax"
-    value = reduce_loss(losses.get("categorical_crossentropy"), torch.tensor(y), probs, None,
-                        6, 6)
+    value = reduce_loss(losses.get("categorical_crossentropy"), torch.tensor(y), probs, None, 6, 6)
     expected = _keras_categorical(y, probs.detach().numpy()).mean()
     np.testing.assert_allclose(value.item(), expected, rtol=1e-5)
     value.backward()
     # d/dlogits of mean CE with softmax = (softmax - y) / n
-    np.testing.assert_allclose(logits.grad.numpy(), (probs.detach().numpy() - y) / 6,
-                               atol=1e-6)
+    np.testing.assert_allclose(logits.grad.numpy(), (probs.detach().numpy() - y) / 6, atol=1e-6)
 
 
 def test_label_smoothing_and_sparse_and_binary_agree():
@@ -39,15 +37,22 @@ def test_label_smoothing_and_sparse_and_binary_agree():
     smoothed = losses.CategoricalCrossentropy(label_smoothing=0.1)
     np.testing.assert_allclose(
         reduce_loss(smoothed, y, probs, None, 4, 4).item(),
-        reduce_loss(smoothed, y, plain, None, 4, 4).item(), rtol=1e-5)
+        reduce_loss(smoothed, y, plain, None, 4, 4).item(),
+        rtol=1e-5,
+    )
     labels = torch.tensor([0, 2, 1, 1])
     sparse = losses.get("sparse_categorical_crossentropy")
-    np.testing.assert_allclose(reduce_loss(sparse, labels, probs, None, 4, 4).item(),
-                               reduce_loss(sparse, labels, plain, None, 4, 4).item(), rtol=1e-5)
+    np.testing.assert_allclose(
+        reduce_loss(sparse, labels, probs, None, 4, 4).item(),
+        reduce_loss(sparse, labels, plain, None, 4, 4).item(),
+        rtol=1e-5,
+    )
     binary_logits = torch.tensor(rng.standard_normal((5, 1)), dtype=torch.float32)
     sig = activations.apply(activations.sigmoid, binary_logits)
     targets = torch.tensor([[0.0], [1.0], [1.0], [0.0], [1.0]])
     bce = losses.get("binary_crossentropy")
     np.testing.assert_allclose(
         reduce_loss(bce, targets, sig, None, 5, 5).item(),
-        reduce_loss(bce, targets, torch.sigmoid(binary_logits), None, 5, 5).item(), rtol=1e-5)
+        reduce_loss(bce, targets, torch.sigmoid(binary_logits), None, 5, 5).item(),
+        rtol=1e-5,
+    )

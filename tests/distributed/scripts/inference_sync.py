@@ -28,10 +28,14 @@ def main(outdir: str) -> None:
     bn_model = Sequential([layers.Input((3,)), layers.Dense(3), layers.BatchNormalization()])
     bn_model.compile(optimizer="sgd", loss="mse")
     rng = np.random.default_rng(0)
-    bn_model.fit(rng.normal(size=(20, 3)).astype("float32") * (1 + np.arange(3)),
-                 rng.normal(size=(20, 3)).astype("float32"), batch_size=8, epochs=2, verbose=0)
+    bn_model.fit(
+        rng.normal(size=(20, 3)).astype("float32") * (1 + np.arange(3)),
+        rng.normal(size=(20, 3)).astype("float32"),
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+    )
     moving = [w for w in bn_model.get_weights()[-2:]]
-    result = {"predictions": predictions, "weights": model.get_weights(), "moving": moving,
-              "x": x}
+    result = {"predictions": predictions, "weights": model.get_weights(), "moving": moving, "x": x}
     with open(os.path.join(outdir, f"inference_rank{rank}.pkl"), "wb") as f:
         pickle.dump(result, f)
