@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 from distkeras.distributed import env
 from distkeras.distributed.comm import (
     CollectiveError,
@@ -38,6 +40,48 @@ def _detected() -> env.DistEnv:
 
 def is_initialized() -> bool:
     return _COMMUNICATOR is not None
+
+
+_GRADIENT_OPTIONS: dict = {}
+
+
+def configure_gradients(compression: str | None = None, bucket_mb: float | None = None) -> None:
+    """How fit all-reduces gradients on several workers (call before fit).
+
+    Args:
+        compression: None, "fp16" or "bf16": gradients travel in that dtype (half the bytes;
+            rounding error of that dtype). Default from ``DISTKERAS_GRAD_COMPRESSION``.
+        bucket_mb: target size of a gradient bucket in MB (default 25, or
+            ``DISTKERAS_BUCKET_MB``): smaller buckets start communicating earlier.
+
+    Example:
+        >>> distkeras.distributed.configure_gradients(compression="bf16")
+    """
+    if compression not in (None, "none", "fp16", "bf16"):
+        raise ValueError(
+            'compression must be None, "fp16" or "bf16". '
+            f"Received: compression={compression!r}"
+        )
+    if bucket_mb is not None and not bucket_mb > 0:
+        raise ValueError(f"bucket_mb must be positive. Received: bucket_mb={bucket_mb!r}")
+    _GRADIENT_OPTIONS.clear()
+    if compression not in (None, "none"):
+        _GRADIENT_OPTIONS["compression"] = compression
+    if bucket_mb is not None:
+        _GRADIENT_OPTIONS["bucket_bytes"] = int(bucket_mb * (1 << 20))
+
+
+def gradient_options() -> dict:
+    """The reducer's options: configure_gradients() first, then the environment."""
+    options = {}
+    env_compression = os.environ.get("DISTKERAS_GRAD_COMPRESSION")
+    if env_compression and env_compression != "none":
+        options["compression"] = env_compression
+    env_bucket = os.environ.get("DISTKERAS_BUCKET_MB")
+    if env_bucket:
+        options["bucket_bytes"] = int(float(env_bucket) * (1 << 20))
+    options.update(_GRADIENT_OPTIONS)
+    return options
 
 
 def init(backend: str | None = None, timeout_s: float | None = None) -> Communicator:
@@ -155,4 +199,6 @@ __all__ = [
     "barrier",
     "restart_count",
     "shutdown",
+    "configure_gradients",
+    "gradient_options",
 ]

@@ -122,7 +122,8 @@ class GradientReducer:
 
     def _make_buckets(self, params, bucket_bytes, first_bucket_bytes) -> list[_Bucket]:
         buckets, current, size = [], [], 0
-        limit = first_bucket_bytes
+        # The first bucket is the small one: never larger than the others.
+        limit = min(first_bucket_bytes, bucket_bytes)
         for p in reversed(params):
             key = (p.dtype, p.device)
             if current and ((current[0].dtype, current[0].device) != key or size >= limit):

@@ -173,7 +173,11 @@ def check_same_data(description: dict, comm: Communicator) -> None:
 
 
 def make_reducer(params: list[torch.nn.Parameter], comm: Communicator, **options):
-    return GradientReducer(params, comm, **options)
+    """The gradient reducer fit uses: ``distributed.configure_gradients()`` settings, or
+    ``options`` when given."""
+    from distkeras import distributed
+
+    return GradientReducer(params, comm, **{**distributed.gradient_options(), **options})
 
 
 def gather_ordered(parts: list, data, comm: Communicator):
