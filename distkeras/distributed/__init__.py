@@ -59,8 +59,7 @@ def configure_gradients(compression: str | None = None, bucket_mb: float | None 
     """
     if compression not in (None, "none", "fp16", "bf16"):
         raise ValueError(
-            'compression must be None, "fp16" or "bf16". '
-            f"Received: compression={compression!r}"
+            f'compression must be None, "fp16" or "bf16". Received: compression={compression!r}'
         )
     if bucket_mb is not None and not bucket_mb > 0:
         raise ValueError(f"bucket_mb must be positive. Received: bucket_mb={bucket_mb!r}")
