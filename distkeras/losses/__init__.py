@@ -65,7 +65,7 @@ from distkeras.losses.functions import (
     squared_hinge,
 )
 from distkeras.utils.naming import to_snake_case
-from distkeras.utils.serialization import get_custom_object
+from distkeras.utils.serialization import get_custom_object, serialize_object
 
 _CLASSES = (
     Loss,
@@ -136,16 +136,7 @@ def _lookup(name: str):
 
 def serialize(loss) -> dict | str | None:
     """The config Keras 3 writes: a dict for a Loss instance, the name for a function."""
-    if loss is None:
-        return None
-    if isinstance(loss, Loss):
-        return {
-            "module": "keras.losses",
-            "class_name": type(loss).__name__,
-            "config": loss.get_config(),
-            "registered_name": None,
-        }
-    return getattr(loss, "__name__", repr(loss))
+    return serialize_object(loss, "keras.losses")
 
 
 def deserialize(config, custom_objects: dict | None = None):

@@ -64,7 +64,7 @@ from distkeras.metrics.regression import (
     cosine_similarity,
 )
 from distkeras.utils.naming import to_snake_case
-from distkeras.utils.serialization import get_custom_object
+from distkeras.utils.serialization import get_custom_object, serialize_object
 
 # Functions Keras exports from keras.metrics (the loss functions are shared with losses).
 binary_crossentropy = _loss_fns.binary_crossentropy
@@ -169,16 +169,7 @@ def get_function(name: str):
 
 def serialize(metric) -> dict | str | None:
     """The config Keras 3 writes: a dict for a Metric instance, the name for a function."""
-    if metric is None:
-        return None
-    if isinstance(metric, Metric):
-        return {
-            "module": "keras.metrics",
-            "class_name": type(metric).__name__,
-            "config": metric.get_config(),
-            "registered_name": None,
-        }
-    return getattr(metric, "__name__", repr(metric))
+    return serialize_object(metric, "keras.metrics")
 
 
 def deserialize(config, custom_objects: dict | None = None):
