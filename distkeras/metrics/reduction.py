@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from distkeras.losses.base import apply_mask, get_mask, squeeze_or_expand_to_same_rank
+from distkeras.losses.logits import crossentropy_from_logits
 from distkeras.metrics.base import Metric
 
 
@@ -139,7 +140,7 @@ class MeanMetricWrapper(Mean):
             and y_pred.device == self.total.device
         ):
             # fit's per-step case (device tensors, no weights, no mask): fewest kernels.
-            values = self._fn(y_true, y_pred, **self._fn_kwargs)
+            values = self._values(y_true, y_pred)
             if getattr(values, "_keras_mask", None) is None and values.ndim >= 1:
                 if values.ndim > 1:
                     values = values.mean(dim=tuple(range(1, values.ndim)))
@@ -149,7 +150,7 @@ class MeanMetricWrapper(Mean):
         mask = get_mask(y_pred)
         y_pred = self._tensor(y_pred)
         y_true = self._tensor(y_true)
-        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        values = self._values(y_true, y_pred)
         values_mask = get_mask(values)
         values = self._tensor(values, dtype=self._torch_dtype)
         if sample_weight is not None:
@@ -164,6 +165,11 @@ class MeanMetricWrapper(Mean):
             self.count.add_(sample_weight.sum())
         else:
             self.count.add_(values.shape[0] if values.ndim >= 1 else 1)
+
+    def _values(self, y_true, y_pred):
+        # Same computation as the compiled loss for softmax/sigmoid outputs (from logits).
+        values = crossentropy_from_logits(self._fn, self._fn_kwargs, y_true, y_pred)
+        return values if values is not None else self._fn(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self) -> dict:
         config = super().get_config()

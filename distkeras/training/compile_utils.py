@@ -8,11 +8,10 @@ workers' gradients gives exactly the one-worker gradient.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from distkeras import losses as losses_module
 from distkeras import metrics as metrics_module
-from distkeras.losses import functions as loss_functions
+from distkeras.losses.logits import crossentropy_from_logits
 from distkeras.utils.tree import flatten
 
 
@@ -73,44 +72,11 @@ class CompiledLoss:
         return total, per_output
 
 
-# (activation that produced y_pred, loss function) pairs computed from the logits instead.
-_LOGITS_SHORTCUTS = {
-    ("softmax", loss_functions.categorical_crossentropy),
-    ("softmax", loss_functions.sparse_categorical_crossentropy),
-    ("sigmoid", loss_functions.binary_crossentropy),
-}
-
-
-def _from_logits(loss, y_true, y_pred):
-    """Crossentropy of a softmax/sigmoid output from its logits, or None if not applicable.
-
-    Mathematically the same loss with one fused, stable kernel (Keras's TensorFlow backend
-    does the same); it differs from normalise-clip-log only for probabilities within 1e-7 of
-    0 or 1.
-    """
-    kind, logits = y_pred._keras_logits
-    fn = getattr(loss, "fn", loss)
-    kwargs = dict(getattr(loss, "_fn_kwargs", {}))
-    if (kind, fn) not in _LOGITS_SHORTCUTS or kwargs.get("from_logits"):
-        return None
-    if kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1):
-        return None
-    logits = logits.float()
-    if fn is loss_functions.categorical_crossentropy and logits.ndim == 2:
-        target = y_true.to(logits.dtype) if y_true.dtype != logits.dtype else y_true
-        if target.shape == logits.shape:
-            return F.cross_entropy(
-                logits, target, reduction="none", label_smoothing=kwargs.get("label_smoothing", 0.0)
-            )
-    kwargs["from_logits"] = True
-    return fn(y_true, logits, **kwargs)
-
-
 def reduce_loss(loss, y_true, y_pred, sample_weight, local_size: int, global_size: int):
     """The loss over this worker's samples, normalised by the global element count."""
-    values = None
-    if getattr(y_pred, "_keras_logits", None) is not None:
-        values = _from_logits(loss, y_true, y_pred)
+    values = crossentropy_from_logits(
+        getattr(loss, "fn", loss), getattr(loss, "_fn_kwargs", {}), y_true, y_pred
+    )
     if values is None:
         if y_pred.dtype in (torch.float16, torch.bfloat16):
             y_pred = y_pred.float()

@@ -56,3 +56,20 @@ def test_label_smoothing_and_sparse_and_binary_agree():
         reduce_loss(bce, targets, torch.sigmoid(binary_logits), None, 5, 5).item(),
         rtol=1e-5,
     )
+
+
+def test_metric_and_loss_agree_when_a_probability_is_below_the_clip():
+    # The true class has probability ~e^-40: clipping would give -log(1e-7) = 16.1, the
+    # logits give 40. Loss and metric must report the same (logit-based) value.
+    from distkeras import metrics
+
+    logits = torch.tensor([[40.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    probs = activations.apply(activations.softmax, logits)
+    y = torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    expected = -(y * torch.log_softmax(logits, -1)).sum(-1).mean().item()
+    loss = reduce_loss(losses.get("categorical_crossentropy"), y, probs, None, 2, 2)
+    metric = metrics.CategoricalCrossentropy()
+    metric.update_state(y, probs)
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-6)
+    np.testing.assert_allclose(metric.result().item(), expected, rtol=1e-6)
+    assert expected > 20  # far from the clipped value
