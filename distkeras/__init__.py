@@ -17,7 +17,9 @@ from distkeras import (
     metrics,
     mixed_precision,
     models,
+    ops,
     optimizers,
+    random,
     regularizers,
     utils,
 )
@@ -46,4 +48,6 @@ __all__ = [
     "distributed",
     "backend",
     "mixed_precision",
+    "ops",
+    "random",
 ]

@@ -1,0 +1,3 @@
+"""``keras.ops.image``: resizing, affine and color transforms, patches."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""``keras.ops.linalg``: decompositions, solves and norms on torch.linalg."""
+
+__all__: list[str] = []
