@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,3 +42,37 @@ def assert_same(ours, theirs, *, atol: float = 1e-5, rtol: float = 1e-5, check_d
         np.testing.assert_allclose(ours, theirs, atol=atol, rtol=rtol, equal_nan=True)
     else:
         np.testing.assert_array_equal(ours, theirs)
+
+
+@dataclass
+class Case:
+    """One op call to compare with Keras: ``keras.ops[.module].name(*args, **kwargs)``.
+
+    Sweeps keep their cases in ``tests/ops/cases_*.py`` lists named ``CASES`` so that other
+    sweeps (symbolic calls in functional models, saving) reuse the same inputs. ``args`` hold
+    numpy arrays and Python values only, so one case feeds both libraries.
+    """
+
+    name: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    module: str = ""  # "", "numpy", "nn", "linalg" or "image" (where keras.ops exposes it)
+    atol: float = 1e-5
+    label: str = ""  # distinguishes several cases of one op in test ids
+
+    @property
+    def id(self) -> str:
+        return f"{self.module or 'ops'}.{self.name}" + (f"[{self.label}]" if self.label else "")
+
+
+def keras_op(case: Case):
+    keras = import_keras()
+    namespace = getattr(keras.ops, case.module) if case.module else keras.ops
+    return getattr(namespace, case.name)
+
+
+def our_op(case: Case):
+    import distkeras.ops
+
+    namespace = getattr(distkeras.ops, case.module) if case.module else distkeras.ops
+    return getattr(namespace, case.name)
