@@ -1,6 +1,7 @@
 """Layers, mirroring ``keras.layers``: each family lives in its own module."""
 
 from distkeras.layers import (
+    activation_layers,
     attention,
     conv,
     core,
@@ -12,6 +13,7 @@ from distkeras.layers import (
     reshaping,
     wrappers,
 )
+from distkeras.layers.activation_layers import *  # noqa: F403
 from distkeras.layers.attention import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
@@ -36,6 +38,7 @@ from distkeras.layers.reshaping import *  # noqa: F403
 from distkeras.layers.wrappers import *  # noqa: F403
 
 _FAMILIES = (
+    activation_layers,
     attention,
     conv,
     core,
