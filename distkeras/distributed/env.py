@@ -43,6 +43,8 @@ ENV_MASTER_PORT = "MASTER_PORT"
 ENV_LAUNCHER = "DISTKERAS_LAUNCHER"  # "1" in every worker started by distkeras-launch
 ENV_BACKEND = "DISTKERAS_BACKEND"  # "torch" or "mpi"; also a user override anywhere
 ENV_RESTART_COUNT = "DISTKERAS_RESTART_COUNT"
+# torchrun's own count of how many times its agent restarted the workers.
+TORCHELASTIC_RESTART_COUNT = "TORCHELASTIC_RESTART_COUNT"
 
 # Open MPI.
 OMPI_RANK = "OMPI_COMM_WORLD_RANK"
@@ -92,7 +94,9 @@ class DistEnv:
         launcher: What started the process: one of `LAUNCHERS`.
         backend: Backend hint: "mpi" under an MPI launcher, "torch" under torchrun, the value
             of `DISTKERAS_BACKEND` when set, else None (let the caller choose).
-        restart_count: `DISTKERAS_RESTART_COUNT`, 0 unless a supervisor restarted the job.
+        restart_count: `DISTKERAS_RESTART_COUNT` (plus torchrun's
+            `TORCHELASTIC_RESTART_COUNT` under torchrun), 0 unless a supervisor restarted
+            the job.
 
     Example:
 
@@ -148,6 +152,8 @@ def detect(environ: Mapping[str, str] | None = None) -> DistEnv:
     if env.get(ENV_LAUNCHER) == "1" and ENV_RANK in env and ENV_WORLD_SIZE in env:
         return _from_torch_style(env, "distkeras", hint, restart)
     if ENV_RANK in env and ENV_WORLD_SIZE in env:
+        # A count inherited from outside (a requeued batch job) adds to torchrun's restarts.
+        restart += _int(env, TORCHELASTIC_RESTART_COUNT, default=0)
         return _from_torch_style(env, "torchrun", hint or "torch", restart)
     if OMPI_RANK in env and OMPI_SIZE in env:
         return _from_mpi(
