@@ -21,6 +21,7 @@ from distkeras import (
     optimizers,
     random,
     regularizers,
+    saving,
     utils,
 )
 from distkeras.layers import Input, Layer
@@ -50,4 +51,5 @@ __all__ = [
     "mixed_precision",
     "ops",
     "random",
+    "saving",
 ]
