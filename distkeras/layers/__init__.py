@@ -56,3 +56,17 @@ LAYER_REGISTRY: dict[str, type] = {"InputLayer": InputLayer}
 for _module in _FAMILIES:
     for _name in _module.__all__:
         LAYER_REGISTRY[_name] = getattr(_module, _name)
+
+
+def serialize(layer) -> dict:
+    """A layer as the ``{"module", "class_name", "config", ...}`` dict Keras 3 writes."""
+    from distkeras.models.serialization import serialize_layer
+
+    return serialize_layer(layer)
+
+
+def deserialize(config: dict, custom_objects: dict | None = None):
+    """Rebuilds a layer (or model) from :func:`serialize`'s dict or Keras 3's."""
+    from distkeras.models.serialization import deserialize_layer
+
+    return deserialize_layer(config, custom_objects)

@@ -161,6 +161,15 @@ class Functional(Model):
         return list(self._outputs)
 
     @property
+    def input(self):
+        """The inputs in the structure given to the constructor (a tensor, list or dict)."""
+        return self._input_structure
+
+    @property
+    def output(self):
+        return self._output_structure
+
+    @property
     def input_names(self) -> list[str]:
         return [t._keras_history[0].name for t in self._inputs]
 

@@ -111,6 +111,19 @@ class Sequential(Model):
     def outputs(self):
         return self._symbolic_outputs[-1:] if self._symbolic_outputs else []
 
+    @property
+    def input(self):
+        if not self.inputs:
+            # ValueError, not AttributeError: torch.nn.Module would mask the latter.
+            raise ValueError(f"Sequential model '{self.name}' has no defined input yet.")
+        return self.inputs[0]
+
+    @property
+    def output(self):
+        if not self.outputs:
+            raise ValueError(f"Sequential model '{self.name}' has no defined output yet.")
+        return self.outputs[0]
+
     def call(self, inputs, training=None, mask=None):
         if self._input_layer is None or len(self._symbolic_outputs) < len(self._stack):
             self.build(tuple(inputs.shape))
