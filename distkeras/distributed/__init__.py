@@ -24,6 +24,7 @@ from distkeras.distributed.comm import (
     Work,
     default_timeout,
 )
+from distkeras.distributed.launch import WorkerError, launch
 
 _COMMUNICATOR: Communicator | None = None
 _ENV: env.DistEnv | None = None
@@ -197,6 +198,8 @@ __all__ = [
     "is_chief",
     "barrier",
     "restart_count",
+    "launch",
+    "WorkerError",
     "shutdown",
     "configure_gradients",
     "gradient_options",

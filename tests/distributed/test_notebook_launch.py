@@ -1,0 +1,103 @@
+"""distkeras.distributed.launch: N workers from a Python session, fail-fast, on both backends.
+
+Each backend runs one session (tests/distributed/scripts/notebook_session.py) that imports
+torch first, defines its functions in __main__, and calls launch() four times: a 2-worker fit
+(compared with the same fit in the session's own process), then a worker that raises, one
+that SIGKILLs itself and (default backend) one that calls sys.exit(3), each while the other
+waits in a collective. The default backend is what launch() picks here (MPI on CPU when
+installed).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.distributed.jobs import REPO, SCRIPTS, once, worker_env
+
+FAIL_FAST_S = 15  # a failed worker must end the call within seconds, not after a timeout
+
+
+def _session(tmp_path_factory, backend: str) -> dict:
+    def run_in(outdir):
+        outdir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, str(SCRIPTS / "notebook_session.py"), backend, str(outdir)]
+        # The collective timeout is long, so a fast failure can only come from launch().
+        proc = subprocess.run(command, cwd=REPO, env=worker_env(DISTKERAS_TIMEOUT="120"),
+                              capture_output=True, text=True, timeout=240)  # fmt: skip
+        from tests.distributed.jobs import Outcome
+
+        return Outcome(proc.returncode, proc.stdout, proc.stderr, 0.0, 0.0, outdir)
+
+    outcome = once(tmp_path_factory, f"notebook_{backend}", run_in).check()
+    lines = [line for line in outcome.stdout.splitlines() if line.startswith("REPORT ")]
+    assert lines, outcome.stdout[-3000:]
+    return json.loads(lines[-1].removeprefix("REPORT "))
+
+
+@pytest.fixture(scope="module", params=["default", "torch"])
+def report(request, tmp_path_factory):
+    return request.param, _session(tmp_path_factory, request.param)
+
+
+def test_returns_rank_0_result_equal_to_one_process(report):
+    backend, got = report
+    trained, alone = got["trained"], got["one_process"]
+    assert (trained["rank"], trained["world_size"]) == (0, 2)
+    assert trained["backend"] == ("gloo" if backend == "torch" else "mpi")
+    np.testing.assert_allclose(trained["loss"], alone["loss"], rtol=1e-5)
+    for ours, reference in zip(trained["weights"], alone["weights"], strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
+
+
+def _failed_fast(record: dict) -> None:
+    assert record.get("error_type") == "WorkerError", record
+    assert record["rank"] == 1, record["message"]
+    assert record["message"].startswith("Worker rank 1 "), record["message"]
+    assert record["seconds"] < FAIL_FAST_S, record
+    assert record["workers_seen"] == 2 and record["left_behind"] == [], record
+
+
+def test_worker_error_is_raised_with_its_traceback(report):
+    record = report[1]["raises"]
+    _failed_fast(record)
+    assert "raised ValueError: bad value on rank 1" in record["message"]
+    # The worker's own traceback: the function and line that raised.
+    assert "Traceback of rank 1" in record["message"]
+    assert ", in raises\n" in record["message"]
+    assert record["cause"] == "ValueError('bad value on rank 1')"
+    assert record["exitcode"] == 1
+
+
+def test_killed_worker_is_named(report):
+    backend, got = report
+    record = got["killed"]
+    _failed_fast(record)
+    if backend == "torch":  # our own child: its exit status is known exactly
+        assert "was killed by SIGKILL" in record["message"]
+        assert record["exitcode"] == -9
+    else:  # under mpiexec: it vanished without a report
+        assert "ended without reporting an error" in record["message"]
+
+
+def test_sys_exit_in_a_worker_is_a_failure(tmp_path_factory):
+    # On the default backend only: sys.exit is where MPI used to hang (in MPI_Finalize).
+    record = _session(tmp_path_factory, "default")["exits"]
+    _failed_fast(record)
+    assert "exited with code 3 (sys.exit)" in record["message"]
+    assert record["exitcode"] == 3
+
+
+def test_arguments_are_validated():
+    from distkeras.distributed import launch
+
+    with pytest.raises(ValueError, match="num_workers must be an integer >= 1. Received: 0"):
+        launch(print, num_workers=0)
+    with pytest.raises(ValueError, match="Received: backend='nccl2'"):
+        launch(print, num_workers=1, backend="nccl2")
+    with pytest.raises(TypeError, match="function must be callable"):
+        launch(3)
