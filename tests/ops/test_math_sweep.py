@@ -1,0 +1,63 @@
+"""Keras's math ops (``keras.ops`` top level) against Keras 3 (torch backend)."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from tests.ops.cases_math import CASES, f32
+from tests.ops.keras_reference import assert_same, import_keras, keras_op, our_op
+
+MATH_NAMES = [
+    "cdist", "erf", "erfc", "erfinv", "extract_sequences", "fft", "fft2", "ifft2", "in_top_k",
+    "irfft", "istft", "logdet", "logsumexp", "rfft", "rsqrt", "segment_max", "segment_min",
+    "segment_prod", "segment_sum", "stft", "top_k", "view_as_complex", "view_as_real",
+]  # fmt: skip
+
+
+def _call(op, case):
+    return op(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matches_keras(case):
+    theirs = _call(keras_op(case), case)
+    ours = _call(our_op(case), case)
+    assert_same(tuple(ours) if isinstance(ours, tuple) else ours, theirs, atol=case.atol)
+
+
+def test_every_math_name_has_a_case_and_is_exported():
+    import keras.src.ops.math as keras_math
+
+    import distkeras.ops
+    import distkeras.ops.math
+
+    keras = import_keras()
+    names = sorted(n for n in dir(keras.ops) if not n.startswith("_") and hasattr(keras_math, n))
+    assert names == MATH_NAMES
+    assert set(names) <= {case.name for case in CASES}
+    assert sorted(distkeras.ops.math.__all__) == MATH_NAMES
+    for name in names:
+        op = getattr(distkeras.ops, name)
+        assert (op.op_module, op.op_name) == ("math", name)
+
+
+def test_top_k_fields_and_istft_inverts_stft():
+    import distkeras.ops as ops
+
+    values, indices = ops.top_k(np.array([1.0, 5.0, 3.0], "float32"), 2)
+    assert values.tolist() == [5.0, 3.0] and indices.tolist() == [1, 2]
+    signal = f32(2, 64)
+    real, imag = ops.stft(signal, 16, 4, 16)
+    assert_same(ops.istft((real, imag), 16, 4, 16, length=64), signal, atol=1e-5)
+
+
+def test_errors_name_the_argument():
+    import distkeras.ops as ops
+
+    with pytest.raises(ValueError, match="sequence_stride"):
+        ops.stft(f32(2, 32), 8, 0, 8)
+    with pytest.raises(ValueError, match="segment_ids"):
+        ops.segment_sum(f32(4, 2), np.zeros((2, 2), "int32"))
+    with pytest.raises(ValueError, match="complex"):
+        ops.view_as_real(f32(3))
