@@ -1,0 +1,123 @@
+"""The shape, indexing, creation, window, product and sorting ops of ``keras.ops.numpy``
+against Keras 3 (torch backend) on the same inputs: values, shapes and dtypes at 1e-5.
+
+Where distkeras deliberately follows numpy instead of Keras's torch backend (documented in
+each cases file's ``NUMPY_REFERENCE``), numpy itself is the reference.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from tests.ops import cases_numpy_create, cases_numpy_linear, cases_numpy_shape
+from tests.ops.keras_reference import assert_same, import_keras, keras_op, our_op
+
+MODULES = (cases_numpy_shape, cases_numpy_create, cases_numpy_linear)
+CASES = [case for module in MODULES for case in module.CASES]
+NUMPY_REFERENCE = {k: v for module in MODULES for k, v in module.NUMPY_REFERENCE.items()}
+VECTORIZE_ARGS = cases_numpy_linear.VECTORIZE_ARGS
+
+SHAPE_NAMES = """append array_split broadcast_to concatenate diag diagflat diagonal diff dsplit
+dstack expand_dims flip fliplr flipud get_item hsplit hstack moveaxis ndim nonzero pad ravel
+repeat reshape roll rot90 select size split squeeze stack swapaxes take take_along_axis tile
+trace transpose tril triu unravel_index vsplit vstack where view isin meshgrid""".split()  # noqa: SIM905
+CREATE_NAMES = """arange array copy empty empty_like eye full full_like geomspace identity
+linspace logspace ones ones_like tri zeros zeros_like vander bartlett blackman hamming hanning
+kaiser""".split()  # noqa: SIM905
+LINEAR_NAMES = """argpartition argsort correlate cross dot einsum inner kron matmul outer
+searchsorted slogdet sort tensordot trapezoid unique vdot vectorize""".split()  # noqa: SIM905
+NAMES = SHAPE_NAMES + CREATE_NAMES + LINEAR_NAMES
+
+# Uninitialised memory: only shape and dtype can agree.
+SHAPE_AND_DTYPE_ONLY = {"empty", "empty_like"}
+# Keras's torch backend calls tensor methods on these inputs (numpy arrays fail there).
+TENSOR_ONLY = {"searchsorted", "unique"}
+
+
+def _args(case):
+    if case.name in TENSOR_ONLY:
+        return tuple(torch.as_tensor(a) if isinstance(a, np.ndarray) else a for a in case.args)
+    return case.args
+
+
+def _check(ours, theirs, case):
+    if case.name in SHAPE_AND_DTYPE_ONLY:
+        assert tuple(ours.shape) == tuple(theirs.shape) and ours.dtype == theirs.dtype
+    elif isinstance(theirs, (int, float)) and not isinstance(theirs, bool):
+        assert type(ours) is type(theirs) and ours == pytest.approx(theirs, rel=1e-6)
+    elif isinstance(theirs, (list, tuple)):
+        assert type(ours) in (list, tuple) and len(ours) == len(theirs), (ours, theirs)
+        for a, b in zip(ours, theirs):
+            _check(a, b, case)
+    else:
+        assert_same(ours, theirs, atol=case.atol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matches_keras(case):
+    ours = our_op(case)(*_args(case), **case.kwargs)
+    if case.id in NUMPY_REFERENCE:
+        theirs = NUMPY_REFERENCE[case.id](*case.args, **case.kwargs)
+    else:
+        theirs = keras_op(case)(*_args(case), **case.kwargs)
+    if case.name == "vectorize":  # compare what the vectorized functions compute
+        inputs = tuple(torch.as_tensor(a) if isinstance(a, np.ndarray) else a
+                       for a in VECTORIZE_ARGS[case.id])  # fmt: skip
+        ours, theirs = ours(*inputs), theirs(*inputs)
+    _check(ours, theirs, case)
+
+
+def test_every_name_has_a_case_and_is_exported():
+    import distkeras.ops
+    import distkeras.ops.numpy
+
+    keras = import_keras()
+    covered = {case.name for case in CASES}
+    assert sorted(set(NAMES) - covered) == []
+    for name in NAMES:
+        assert hasattr(keras.ops.numpy, name), name
+        assert getattr(distkeras.ops.numpy, name) is getattr(distkeras.ops, name), name
+        assert getattr(distkeras.ops, name).op_module == "numpy", name
+
+
+def test_every_case_dtype_pair_is_swept():
+    # Each op with array inputs is exercised on float32 and int32 data.
+    labels = {}
+    for case in CASES:
+        labels.setdefault(case.name, set()).add(case.label.split("-")[0])
+    with_dtypes = [n for n in NAMES if n not in NO_DTYPE_SWEEP]
+    missing = [n for n in with_dtypes if not {"float32", "int32"} <= labels.get(n, set())]
+    assert missing == []
+
+
+# Ops whose inputs are shapes, lengths or Python values rather than float/int arrays.
+NO_DTYPE_SWEEP = {
+    "empty", "eye", "identity", "ones", "tri", "zeros", "bartlett", "blackman", "hamming",
+    "hanning", "kaiser", "vectorize", "unravel_index", "slogdet", "full",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda ops: ops.squeeze(np.ones((2, 1)), axis=0), "Cannot squeeze axis 0"),
+        (lambda ops: ops.pad(np.ones(3), 1, mode="mean"), "pad: mode='mean'"),
+        (lambda ops: ops.split(np.ones(5), 2), "not divisible"),
+        (lambda ops: ops.array_split(np.ones(5), [2]), "must be of type `int`"),
+        (lambda ops: ops.where(np.ones(2), np.ones(2)), "both should be `None`"),
+        (lambda ops: ops.select([], []), "must not be empty"),
+        (lambda ops: ops.take(np.ones(3), np.array([0.5])), "Indices must be integers"),
+        (lambda ops: ops.diagonal(np.ones((2, 2)), axis1=1, axis2=-1), "cannot be the same"),
+        (lambda ops: ops.eye(2.0), "must be an integer"),
+        (lambda ops: ops.vander(np.ones((2, 2))), "1-dimensional"),
+        (lambda ops: ops.searchsorted(np.ones((2, 2)), np.ones(2)), "1-D sorted"),
+        (lambda ops: ops.cross(np.ones(4), np.ones(4)), "dimension must be 2 or 3"),
+        (lambda ops: ops.vectorize(3), "callable"),
+        (lambda ops: ops.einsum("i->i", np.ones(2), optimize="greedy"), "einsum: keyword"),
+    ],
+)
+def test_clear_errors(call, message):
+    import distkeras.ops
+
+    with pytest.raises((ValueError, TypeError, NotImplementedError), match=message):
+        call(distkeras.ops)
