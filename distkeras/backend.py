@@ -138,6 +138,10 @@ def set_random_seed(seed: int) -> None:
     torch.manual_seed(seed)
     global _SEED
     _SEED = seed
+    # As Keras, the global SeedGenerator (unseeded distkeras.random calls) is recreated.
+    from distkeras.random.seed_generator import reset_global_seed_generator
+
+    reset_global_seed_generator()
 
 
 _SEED: int | None = None

@@ -2,9 +2,11 @@
 
 Every random layer is active only when training (``training=None`` inherits the flag of the
 enclosing call, e.g. ``model(x, training=True)`` or ``fit``) and is the identity otherwise.
-Unseeded layers draw from torch's global generator (seeded by
-``distkeras.utils.set_random_seed``) and use torch's fused kernels; a ``seed`` gives the layer
-its own generator, so its sequence of masks is reproducible whatever else draws numbers.
+As in Keras, each layer owns a ``SeedGenerator(seed)`` and draws through ``distkeras.random``:
+a seeded layer's sequence of masks is reproducible whatever else draws numbers, an unseeded
+Dropout outside fit uses torch's fused kernel on the global generator. Inside a fit training
+step every sample's mask or noise is a pure function of (seed, layer, step, global sample
+index), so 1 worker and N workers, and resumed runs, draw the same (``random/streams.py``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from distkeras import regularizers
 from distkeras.layers.base import Layer
 from distkeras.layers.conv_base import standardize_data_format
+from distkeras.random import random as random_ops
+from distkeras.random.seed_generator import SeedGenerator
 
 __all__ = [
     "Dropout",
@@ -47,31 +50,25 @@ def _check_seed(layer: str, seed) -> int | None:
 
 
 class _RandomLayer(Layer):
-    """A layer drawing random numbers, from its own generator when it has a ``seed``."""
+    """A layer drawing random numbers from its own ``SeedGenerator``."""
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = _check_seed(type(self).__name__, seed)
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self.seed_generator: SeedGenerator | None = None
         self.supports_masking = True
 
-    def _generator(self, device: torch.device) -> torch.Generator | None:
-        if self.seed is None:
-            return None
-        generator = self._generators.get(device)
-        if generator is None:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(self.seed)
-            self._generators[device] = generator
-        return generator
-
-    def _keep_mask(self, x: torch.Tensor, shape, rate: float) -> torch.Tensor:
-        """Boolean mask of ``shape`` (broadcastable to ``x``), True with probability 1-rate."""
-        noise = torch.rand(shape, generator=self._generator(x.device), device=x.device)
-        return noise >= rate
+    def _make_seed_generator(self, active: bool) -> None:
+        # Keras creates it only for an active layer: an unseeded one draws its initial seed
+        # from Python's `random`, so a ported program consumes the same random numbers.
+        if active:
+            self.seed_generator = SeedGenerator(self.seed)
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def _noise_dtype(self, inputs: torch.Tensor) -> torch.dtype:
+        return inputs.dtype if inputs.is_floating_point() else torch.get_default_dtype()
 
 
 class Dropout(_RandomLayer):
@@ -94,7 +91,7 @@ class Dropout(_RandomLayer):
 
     def __init__(self, rate: float, noise_shape=None, seed: int | None = None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.rate = _check_rate("Dropout", rate)
+        self.rate = _check_rate(type(self).__name__, rate)
         if noise_shape is not None:
             if not isinstance(noise_shape, (list, tuple)) or not all(
                 d is None or (isinstance(d, int) and d > 0) for d in noise_shape
@@ -105,13 +102,14 @@ class Dropout(_RandomLayer):
                 )
             noise_shape = tuple(noise_shape)
         self.noise_shape = noise_shape
+        self._make_seed_generator(self.rate > 0)
 
     def build(self, input_shape):
         # Checked here, not only when training, so a bad noise_shape fails at model build.
         if self.noise_shape is None or not isinstance(input_shape, (tuple, list)):
             return
         shape = tuple(input_shape)
-        # The batch size may change between calls: _concrete_noise_shape checks it.
+        # The batch size may change between calls: _check_noise_shape checks it.
         if len(self.noise_shape) != len(shape) or any(
             d is not None and s is not None and d not in (1, s)
             for d, s in zip(self.noise_shape[1:], shape[1:])
@@ -122,7 +120,7 @@ class Dropout(_RandomLayer):
                 f"Received: input_shape={shape}"
             )
 
-    def _concrete_noise_shape(self, inputs: torch.Tensor) -> tuple:
+    def _check_noise_shape(self, inputs: torch.Tensor) -> None:
         if len(self.noise_shape) != inputs.ndim or any(
             d is not None and d not in (1, s) for d, s in zip(self.noise_shape, inputs.shape)
         ):
@@ -131,16 +129,21 @@ class Dropout(_RandomLayer):
                 "entry per input dimension, each None, 1 or that dimension's size. "
                 f"Received: inputs.shape={tuple(inputs.shape)}"
             )
+
+    def _concrete_noise_shape(self, inputs: torch.Tensor) -> tuple:
+        if self.noise_shape is None:
+            return tuple(inputs.shape)
+        self._check_noise_shape(inputs)
         return tuple(s if d is None else d for d, s in zip(self.noise_shape, inputs.shape))
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        if self.noise_shape is None and self.seed is None:
-            return F.dropout(inputs, p=self.rate, training=True)
-        shape = inputs.shape if self.noise_shape is None else self._concrete_noise_shape(inputs)
-        keep = self._keep_mask(inputs, shape, self.rate)
-        return torch.where(keep, inputs / (1.0 - self.rate), torch.zeros_like(inputs))
+        if self.noise_shape is not None:
+            self._check_noise_shape(inputs)
+        return random_ops.dropout(
+            inputs, self.rate, noise_shape=self.noise_shape, seed=self.seed_generator
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -153,7 +156,6 @@ class _SpatialDropout(Dropout):
     """Drops whole feature maps: one draw per (sample, channel)."""
 
     _rank = 0
-    _dropout_fn = None
 
     def __init__(self, rate: float, data_format=None, seed: int | None = None, **kwargs):
         kwargs.pop("noise_shape", None)
@@ -169,17 +171,14 @@ class _SpatialDropout(Dropout):
             )
         if not training or self.rate == 0:
             return inputs
-        channels_last = self.data_format == "channels_last"
-        if self.seed is None:
-            # torch's channel dropout wants (N, C, *spatial): a permuted view, no copy.
-            x = inputs.movedim(-1, 1) if channels_last else inputs
-            y = type(self)._dropout_fn(x, p=self.rate, training=True)
-            return y.movedim(1, -1) if channels_last else y
-        n, ones = inputs.shape[0], (1,) * self._rank
-        channels = inputs.shape[-1] if channels_last else inputs.shape[1]
-        shape = (n, *ones, channels) if channels_last else (n, channels, *ones)
-        keep = self._keep_mask(inputs, shape, self.rate)
-        return torch.where(keep, inputs / (1.0 - self.rate), torch.zeros_like(inputs))
+        ones = (1,) * self._rank
+        if self.data_format == "channels_last":
+            noise_shape = (None, *ones, None)
+        else:
+            noise_shape = (None, None, *ones)
+        return random_ops.dropout(
+            inputs, self.rate, noise_shape=noise_shape, seed=self.seed_generator
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -197,7 +196,6 @@ class SpatialDropout1D(_SpatialDropout):
     """
 
     _rank = 1
-    _dropout_fn = staticmethod(F.dropout1d)
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs):
         # Keras's SpatialDropout1D has no data_format: steps come before channels.
@@ -219,7 +217,6 @@ class SpatialDropout2D(_SpatialDropout):
     """
 
     _rank = 2
-    _dropout_fn = staticmethod(F.dropout2d)
 
 
 class SpatialDropout3D(_SpatialDropout):
@@ -231,7 +228,6 @@ class SpatialDropout3D(_SpatialDropout):
     """
 
     _rank = 3
-    _dropout_fn = staticmethod(F.dropout3d)
 
 
 class GaussianNoise(_RandomLayer):
@@ -253,17 +249,20 @@ class GaussianNoise(_RandomLayer):
                 f"Received: stddev={stddev!r}"
             )
         self.stddev = float(stddev)
+        self._make_seed_generator(self.stddev > 0)
 
     def call(self, inputs, training=None):
         if not training or self.stddev == 0:
             return inputs
-        noise = torch.randn(
+        noise = random_ops.normal_(
             inputs.shape,
-            generator=self._generator(inputs.device),
-            device=inputs.device,
-            dtype=inputs.dtype,
+            mean=0.0,
+            stddev=self.stddev,
+            dtype=self._noise_dtype(inputs),
+            seed=self.seed_generator,
+            batch_aligned=inputs.ndim > 0,
         )
-        return inputs + self.stddev * noise
+        return inputs + noise
 
     def get_config(self):
         config = super().get_config()
@@ -283,18 +282,20 @@ class GaussianDropout(_RandomLayer):
     def __init__(self, rate: float, seed: int | None = None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _check_rate("GaussianDropout", rate)
+        self._make_seed_generator(self.rate > 0)
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        stddev = math.sqrt(self.rate / (1.0 - self.rate))
-        noise = torch.randn(
+        noise = random_ops.normal_(
             inputs.shape,
-            generator=self._generator(inputs.device),
-            device=inputs.device,
-            dtype=inputs.dtype,
+            mean=1.0,
+            stddev=math.sqrt(self.rate / (1.0 - self.rate)),
+            dtype=self._noise_dtype(inputs),
+            seed=self.seed_generator,
+            batch_aligned=inputs.ndim > 0,
         )
-        return inputs * (1.0 + stddev * noise)
+        return inputs * noise
 
     def get_config(self):
         config = super().get_config()
@@ -320,8 +321,14 @@ class AlphaDropout(Dropout):
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        shape = inputs.shape if self.noise_shape is None else self._concrete_noise_shape(inputs)
-        keep = self._keep_mask(inputs, shape, self.rate).to(inputs.dtype)
+        shape = self._concrete_noise_shape(inputs)
+        aligned = inputs.ndim > 0 and not (self.noise_shape and self.noise_shape[0] == 1)
+        if aligned and shape[0] == 0:
+            return inputs
+        noise = random_ops.uniform_(
+            shape, seed=self.seed_generator, batch_aligned=aligned, dtype=self._noise_dtype(inputs)
+        )
+        keep = (noise >= self.rate).to(inputs.dtype)
         alpha_p = -_SELU_ALPHA * _SELU_SCALE
         a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
         b = -a * alpha_p * self.rate

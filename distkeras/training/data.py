@@ -140,6 +140,7 @@ class Batch:
     sample_weight: object
     size: int  # samples in this rank's part
     global_size: int  # samples in the whole global batch
+    offset: int = 0  # position of this rank's first sample in the global batch
 
 
 def _is_array_like(x) -> bool:
@@ -195,7 +196,7 @@ class ArrayData:
                 pieces.append(torch.arange(begin + lo, begin + hi))
             else:
                 pieces.append(order[begin + lo : begin + hi])
-            layout.append((offset, hi - lo, global_size))
+            layout.append((offset, hi - lo, global_size, lo))
             offset += hi - lo
         return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long), layout
 
@@ -209,7 +210,7 @@ class ArrayData:
             for step in range(steps):
                 start = step * self.batch_size
                 size = min(self.batch_size, self.num_samples - start)
-                layout.append((start, size, size))
+                layout.append((start, size, size, 0))
         else:
             # One gather per epoch, so every batch below is a contiguous view.
             indices, layout = self._local_indices(order, steps)
@@ -227,13 +228,14 @@ class ArrayData:
         def take(t, start, size):
             return t[start : start + size].to(device, non_blocking=non_blocking)
 
-        for start, size, global_size in layout:
+        for start, size, global_size, first in layout:
             yield Batch(
                 x=map_structure(lambda t, s=start, n=size: take(t, s, n), x),
                 y=None if y is None else map_structure(lambda t, s=start, n=size: take(t, s, n), y),
                 sample_weight=None if sw is None else take(sw, start, size),
                 size=size,
                 global_size=global_size,
+                offset=first,
             )
 
 
@@ -396,10 +398,11 @@ class IterableData:
     that worker's part of the data (a DataLoader with a DistributedSampler, say).
     """
 
-    def __init__(self, iterable, steps: int | None = None, *, world_size: int = 1):
+    def __init__(self, iterable, steps: int | None = None, *, world_size: int = 1, rank: int = 0):
         self.iterable = iterable
         self.steps = steps
         self.world_size = world_size
+        self.rank = rank
         self.device = backend.get_device()
         self._iterator = None
 
@@ -438,7 +441,15 @@ class IterableData:
         y = None if y is None else map_structure(move, y)
         sw = None if sw is None else move(sw)
         size = int(flatten(x)[0].shape[0])
-        return Batch(x=x, y=y, sample_weight=sw, size=size, global_size=size * self.world_size)
+        # Equal parts assumed: rank r's rows come r parts into the global batch.
+        return Batch(
+            x=x,
+            y=y,
+            sample_weight=sw,
+            size=size,
+            global_size=size * self.world_size,
+            offset=size * self.rank,
+        )
 
 
 def is_iterable_data(x) -> bool:

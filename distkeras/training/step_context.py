@@ -18,6 +18,7 @@ from distkeras.callbacks.base import LazyLogs
 from distkeras.layers.base import CALL_CONTEXT
 from distkeras.training import data as data_module
 from distkeras.training.compile_utils import flatten_outputs
+from distkeras.training.randomness import TrainingRandomness
 from distkeras.utils.tree import flatten
 
 
@@ -34,6 +35,7 @@ class StepContext:
         # torch.compile (loss, backward and optimizer stay eager). Made once per compile(),
         # so later fits reuse the compiled graphs.
         self.forward = torch.compile(model) if getattr(model, "jit_compile", False) else model
+        self.rng = TrainingRandomness(model)  # per-sample random draws in training steps
 
     # ----------------------------------------------------------------------- set-up
     def begin_fit(self) -> None:
@@ -53,11 +55,15 @@ class StepContext:
         if not hasattr(self.model, "_shuffle_seed"):
             seed = backend.global_seed()
             if seed is None:
-                seed = random.SystemRandom().randrange(2**31)
+                # Python's generator, as Keras: a program that seeds `random` (and never calls
+                # set_random_seed) shuffles, and drops out, the same way on every run.
+                seed = random.randrange(2**31)
             # Every rank must walk the same permutation: rank 0's seed wins.
             self.model._shuffle_seed = int(self.comm.broadcast_object(seed))
+        self.rng.prepare(self.model._shuffle_seed)
 
     def end_fit(self) -> None:
+        self.rng.end()
         if self.reducer is not None:
             self.reducer.close()
             self.reducer = None
@@ -79,7 +85,7 @@ class StepContext:
                 x = data_module.dataset_to_loader(
                     x, batch_size or 32, shuffle, self.rank, self.world_size
                 )
-            data = data_module.IterableData(x, steps, world_size=self.world_size)
+            data = data_module.IterableData(x, steps, world_size=self.world_size, rank=self.rank)
             if self.world_size > 1:
                 self._check_same_data({"steps": data.steps_per_epoch})
             return data
@@ -205,19 +211,23 @@ class StepContext:
             self._apply_resume()
 
     def epoch_state(self) -> dict:
-        """The epoch's global loss/metric sums so far (collective: all ranks call it)."""
+        """The epoch's global loss/metric sums so far (collective: all ranks call it).
+
+        Reduces copies: training may go on after it (a periodic backup), adding to the
+        running sums that epoch_logs reduces at the end of the epoch.
+        """
+        states = [t.detach().clone() for t in self._state_tensors()]
         if self.world_size > 1:
             from distkeras.distributed import sync
 
-            sync.all_reduce_sum(self._state_tensors(), self.comm)
-        metrics = [v for m in getattr(self, "metric_objects", []) for v in m.variables]
+            sync.all_reduce_sum(states, self.comm)
+        states = [t.cpu() for t in states]
+        outputs = None if self.output_loss_totals is None else states[1]
         return {
-            "loss_total": self.loss_total.detach().cpu().clone(),
-            "output_loss_totals": None
-            if self.output_loss_totals is None
-            else self.output_loss_totals.detach().cpu().clone(),
+            "loss_total": states[0],
+            "output_loss_totals": outputs,
             "samples_seen": self.samples_seen,
-            "metrics": [v.detach().cpu().clone() for v in metrics],
+            "metrics": states[1 if outputs is None else 2 :],
         }
 
     def _apply_resume(self) -> None:

@@ -231,7 +231,9 @@ class Trainer:
                 if index < skip:
                     continue
                 callback_list.on_train_batch_begin(index)
+                step.rng.begin(batch)  # per-sample random draws: worker-count independent
                 step.train_step(batch, vote=guard.requested)
+                step.rng.end()
                 if callback_list.listens("on_train_batch_end"):
                     callback_list.on_train_batch_end(index, step.lazy_logs())
                 if step.stop_agreed(guard.requested):
@@ -363,7 +365,9 @@ class Trainer:
         step.begin_fit()
         step.reset_metrics()
         for batch in step.make_data(x, y, sample_weight, None, shuffle=False, whole=True).epoch(0):
+            step.rng.begin(batch)
             step.train_step(batch)
+            step.rng.end()
         return self._batch_result(step.epoch_logs(), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
