@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 _FLOATX = "float32"
+_EPSILON = 1e-7
 _DEVICE: torch.device | None = None
 
 _DTYPES = {
@@ -33,6 +34,16 @@ _DTYPES = {
 def floatx() -> str:
     """The default float dtype name, ``"float32"`` unless changed."""
     return _FLOATX
+
+
+def epsilon() -> float:
+    """The fuzz factor numeric expressions use (Keras's ``backend.epsilon()``, 1e-7)."""
+    return _EPSILON
+
+
+def set_epsilon(value: float) -> None:
+    global _EPSILON
+    _EPSILON = float(value)
 
 
 def set_floatx(value: str) -> None:

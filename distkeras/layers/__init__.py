@@ -8,6 +8,7 @@ from distkeras.layers import (
     merging,
     normalization,
     pooling,
+    preprocessing_numeric,
     recurrent,
     regularization,
     reshaping,
@@ -32,6 +33,7 @@ from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
 )
 from distkeras.layers.normalization import *  # noqa: F403
 from distkeras.layers.pooling import *  # noqa: F403
+from distkeras.layers.preprocessing_numeric import *  # noqa: F403
 from distkeras.layers.recurrent import *  # noqa: F403
 from distkeras.layers.regularization import *  # noqa: F403
 from distkeras.layers.reshaping import *  # noqa: F403
@@ -45,6 +47,7 @@ _FAMILIES = (
     merging,
     normalization,
     pooling,
+    preprocessing_numeric,
     recurrent,
     regularization,
     reshaping,
