@@ -77,6 +77,18 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
+def result_type(*dtypes) -> str:
+    """Keras's type promotion, as ``keras.backend.result_type`` (weak Python int/float).
+
+    Example:
+        >>> distkeras.backend.result_type("int32", "float16")
+        'float16'
+    """
+    from distkeras.ops.dtypes import result_type as promote  # ops.dtypes imports this module
+
+    return promote(*dtypes)
+
+
 def _default_device() -> torch.device:
     requested = os.environ.get("DISTKERAS_DEVICE")
     if requested:

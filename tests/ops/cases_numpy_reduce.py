@@ -87,7 +87,9 @@ for _name in ("cumsum", "cumprod"):
     _add(_name, I32, axis=1, dtype="float32", label="dtype")
     _add(_name, F16, axis=2, label="f16", atol=2e-2)
     _add(_name, F64, axis=2, label="f64")
+WITH_INF = np.array([[1.5, np.nan, np.inf, 2.0], [-np.inf, 0.5, np.nan, 1.0]], "float32")
 for _name in ("nancumsum", "nancumprod"):
+    _add(_name, WITH_INF, axis=1, label="inf")
     _add(_name, WITH_NAN, axis=1, label="nan")
     _add(_name, WITH_NAN, label="nan-flat")
     _add(_name, I32, axis=0, label="i32")
@@ -167,6 +169,13 @@ def _average(case, keras_fn):
     return np.average(case.args[0], **case.kwargs).astype("float32")
 
 
+def _nan_cumulative(case, keras_fn):
+    """Keras's torch backend also turns infinities into the largest finite float (its
+    ``nan_to_num``); numpy's nancumsum/nancumprod replace NaNs only."""
+    fn = np.nancumsum if case.name == "nancumsum" else np.nancumprod
+    return fn(case.args[0], **case.kwargs)
+
+
 def _bincount_2d(case, keras_fn):
     """Keras's torch backend fails when the rows' largest values differ; rows share the
     length ``max(x) + 1`` (or ``minlength``), as on Keras's other backends."""
@@ -185,5 +194,7 @@ for _case in CASES:
         NUMPY_REFERENCE[_case.id] = _count_nonzero
     if _case.name == "average" and _case.label in ("weights_1d_mid", "weights_full_all"):
         NUMPY_REFERENCE[_case.id] = _average
+    if _case.name in ("nancumsum", "nancumprod") and _case.label == "inf":
+        NUMPY_REFERENCE[_case.id] = _nan_cumulative
     if _case.id == "numpy.bincount[2d]":
         NUMPY_REFERENCE[_case.id] = _bincount_2d

@@ -114,3 +114,10 @@ def test_convert_to_tensor_keeps_tensors():
 
 def test_python_float_follows_floatx(floatx):
     assert dtypes.convert_to_tensor(1.0).dtype == keras.ops.convert_to_tensor(1.0).dtype
+
+
+def test_backend_result_type_is_keras_promotion():
+    from distkeras import backend as ours
+
+    for combo in [("int32", "float16"), ("bfloat16", int), (int, float), ("uint8", "int8")]:
+        assert ours.result_type(*combo) == keras.backend.result_type(*combo)

@@ -211,3 +211,28 @@ def test_ops_accept_torch_tensors():
     assert_same(distkeras.ops.add(x, 1), keras.ops.add(x, 1))
     assert_same(distkeras.ops.mean(x, axis=1), keras.ops.mean(x, axis=1))
     assert distkeras.ops.add(x, 1).device == x.device
+
+
+FLOAT_OF_INT = ["arcsinh", "cos", "exp", "log1p", "sin", "sqrt", "tanh", "reciprocal", "deg2rad"]
+
+
+@pytest.mark.parametrize("floatx", ["float16", "float64"])
+def test_float_ops_of_integers_give_floatx(floatx):
+    """Keras's rule (its JAX/TF/numpy backends): float functions of integer input return
+    floatx. Keras's torch backend returns torch's default float32 for most of them instead;
+    we follow the rule, and the values are Keras's."""
+    import numpy as np
+
+    from distkeras import backend
+
+    x = np.arange(1, 7, dtype="int32").reshape(2, 3)
+    backend.set_floatx(floatx)
+    try:
+        for name in FLOAT_OF_INT:
+            ours = getattr(distkeras.ops, name)(x)
+            assert str(ours.dtype) == f"torch.{floatx}", name
+            theirs = getattr(keras.ops, name)(x)  # Keras at floatx float32
+            tol = 1e-2 if floatx == "float16" else 1e-5
+            assert_same(ours, theirs, atol=tol, rtol=tol, check_dtype=False)
+    finally:
+        backend.set_floatx("float32")
