@@ -89,3 +89,15 @@ for name in ("bartlett", "blackman", "hamming", "hanning"):
 add("kaiser", 7, 3.0)
 add("kaiser", 6, beta=0.5, label="beta")
 add("kaiser", 1, 2.0, label="one")
+
+# Python lists and scalars convert as Keras converts them (ints -> int32, floats -> floatx).
+add("zeros_like", [1, 2], label="list")
+add("ones_like", 2.5, label="scalar")
+add("copy", [[1, 2], [3, 4]], label="list")
+
+# Where Keras's torch backend departs from numpy, distkeras follows numpy: integer linspace
+# rounds toward -inf (Keras truncates toward 0); geomspace honours an integer dtype.
+add("linspace", -5, 5, 4, dtype="int32", label="int-negative")
+NUMPY_REFERENCE["numpy.linspace[int-negative]"] = np.linspace
+add("geomspace", 1, 1000, 4, dtype="int32", label="int")
+NUMPY_REFERENCE["numpy.geomspace[int]"] = np.geomspace

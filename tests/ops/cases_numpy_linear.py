@@ -130,3 +130,17 @@ add("vectorize", weighted, signature="(n),(n)->()", label="signature")
 VECTORIZE_ARGS["numpy.vectorize[signature]"] = (arr((2, 3, 4), "float32"), arr((4,), "float32"))
 add("vectorize", scaled, excluded={1}, label="excluded")
 VECTORIZE_ARGS["numpy.vectorize[excluded]"] = (arr((3, 2), "float32"), 3)
+
+# Python lists and scalars convert as Keras converts them (ints -> int32, floats -> floatx).
+add("matmul", [[1.0, 2.0]], [[3.0], [4.0]], label="lists")
+add("dot", 2, 3.5, label="scalars")
+add("outer", [1, 2], [3, 4], label="lists")
+add("einsum", "i,i->", [1.0, 2.0], [3.0, 4.0], label="lists")
+add("sort", [3, 1, 2], label="list")
+add("argsort", [3.5, 1, 2], label="list")
+add("kron", [1, 2], [[1], [2]], label="lists")
+add("tensordot", [[1, 2], [3, 4]], [[1, 0], [0, 1]], label="lists")
+
+# Keras's torch backend squeezes a length-1 correlation to a scalar; numpy keeps shape (1,).
+add("correlate", np.arange(3, dtype="float32"), np.ones(3, "float32"), label="equal-length")
+NUMPY_REFERENCE["numpy.correlate[equal-length]"] = np.correlate

@@ -181,3 +181,16 @@ add("where", np.array([True, False]), np.array([1, 2], "int32"), 1.5, label="wea
 add("trace", np.eye(3, dtype="int8"), label="int8")
 add("trace", np.eye(3, dtype="bool"), label="bool")
 add("size", np.zeros((0, 3), "float32"), label="empty")
+
+# Python lists and scalars convert as Keras converts them (ints -> int32, floats -> floatx).
+add("reshape", [1, 2, 3, 4], (2, 2), label="list")
+add("concatenate", [[1, 2], [3]], label="lists")
+add("stack", [1, 2.5], label="scalars")
+add("take", [1.5, 2, 3], [0, -1], label="lists")
+add("where", [True, False], 1, 2.5, label="python")
+add("isin", [1, 2, 3], [2], label="lists")
+add("flip", [1, 2, 3], label="list")
+add("diff", [1, 4, 9], label="list")
+add("tile", [1, 2], 2, label="list")
+add("expand_dims", 3.0, 0, label="scalar")
+add("broadcast_to", 2, (2, 2), label="scalar")
