@@ -26,6 +26,7 @@ from distkeras import (
 )
 from distkeras.layers import Input, Layer
 from distkeras.models import Model, Sequential
+from distkeras.variables import Variable
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,7 @@ __all__ = [
     "Model",
     "Input",
     "Layer",
+    "Variable",
     "layers",
     "models",
     "optimizers",

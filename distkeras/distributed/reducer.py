@@ -46,6 +46,7 @@ class _Bucket:
         self.buffer = torch.zeros(
             size + len(params) + control, dtype=params[0].dtype, device=params[0].device
         )
+        self.grads = self.buffer[:size]
         self.used = self.buffer[size : size + len(params)]
         self.control = self.buffer[size + len(params) :]
         self.wire = (
@@ -116,6 +117,7 @@ class GradientReducer:
                 self.bucket_of[p] = index
         self.next_to_launch = 0
         self.active = False
+        self.grad_scale = 1.0
         self.handles = [
             p.register_post_accumulate_grad_hook(self._on_grad_ready) for p in self.bucket_of
         ]
@@ -135,8 +137,14 @@ class GradientReducer:
             buckets.append(_Bucket(current, self.compression, control=1))
         return buckets
 
-    def prepare(self, vote: float = 0.0) -> None:
-        """Call before backward: starts a new round of buckets; ``vote`` goes to ``votes()``."""
+    def prepare(self, vote: float = 0.0, grad_scale: float = 1.0) -> None:
+        """Call before backward: starts a new round of buckets; ``vote`` goes to ``votes()``.
+
+        ``grad_scale`` multiplies this rank's gradients before the sum: a user's
+        ``train_step`` differentiates the mean over its own part of the batch, and weighting
+        each part by its share of the global batch makes the sum the global-batch gradient.
+        """
+        self.grad_scale = float(grad_scale)
         for bucket in self.buckets:
             bucket.reset()
         if self.buckets:
@@ -169,6 +177,8 @@ class GradientReducer:
         else:
             flags = [1.0 if id(p) in bucket.filled else 0.0 for p in bucket.params]
             bucket.used.copy_(torch.tensor(flags, dtype=bucket.used.dtype))
+        if self.grad_scale != 1.0:
+            bucket.grads.mul_(self.grad_scale)
         if bucket.wire is not bucket.buffer:
             bucket.wire.copy_(bucket.buffer)
         bucket.work = self.comm.all_reduce(bucket.wire, async_op=True)
@@ -198,6 +208,16 @@ class GradientReducer:
                     continue
                 offset, n = bucket.slices[p]
                 p.grad = bucket.buffer[offset : offset + n].view_as(p)
+
+    def has_gradients(self) -> bool:
+        """Whether a gradient arrived since ``prepare()`` (this rank)."""
+        return self.active and any(bucket.filled for bucket in self.buckets)
+
+    def cancel(self) -> None:
+        """Ends a round in which no gradient arrived, without a collective."""
+        if self.has_gradients():
+            raise RuntimeError("GradientReducer.cancel(): gradients arrived; call finish().")
+        self.active = False
 
     def votes(self) -> torch.Tensor:
         """The sum of every rank's ``prepare(vote=...)`` (0-dim, on the device), after finish()."""

@@ -24,6 +24,7 @@ import torch
 from distkeras import backend, constraints, initializers, regularizers
 from distkeras.utils import naming
 from distkeras.utils.serialization import get_custom_object
+from distkeras.variables import Variable
 
 
 class _CallContext:
@@ -183,8 +184,9 @@ class Layer(torch.nn.Module):
         *,
         to_storage: Callable | None = None,
         to_keras: Callable | None = None,
-    ) -> torch.nn.Parameter:
-        """Creates a weight, registers it, and returns the ``torch.nn.Parameter``.
+    ) -> Variable:
+        """Creates a weight, registers it, and returns it: a :class:`distkeras.Variable`, which
+        is the ``torch.nn.Parameter`` the layer owns.
 
         Args:
             shape: the weight's shape in Keras layout.
@@ -206,8 +208,11 @@ class Layer(torch.nn.Module):
             value = torch.as_tensor(np.asarray(value), dtype=backend.standardize_dtype(dtype))
         if to_storage is not None:
             value = to_storage(value).contiguous()
-        param = torch.nn.Parameter(
-            value.to(backend.get_device()), requires_grad=bool(trainable) and self._trainable
+        param = Variable._wrap(
+            value.to(backend.get_device()),
+            trainable=bool(trainable) and self._trainable,
+            name=name,
+            path=f"{self.name}/{name}",
         )
         self.register_parameter(name, param)
         self._weight_specs.append(

@@ -15,6 +15,7 @@ import torch
 from distkeras import backend
 from distkeras.losses.base import to_tensor
 from distkeras.utils.naming import to_snake_case, uniquify
+from distkeras.variables import Variable
 
 
 class Metric:
@@ -62,8 +63,8 @@ class Metric:
     # ------------------------------------------------------------------------------ state
     def add_variable(
         self, shape=(), initializer="zeros", dtype=None, aggregation: str = "sum", name=None
-    ) -> torch.Tensor:
-        """Creates a state tensor (zeros unless ``initializer`` is ``"ones"`` or a number)."""
+    ) -> Variable:
+        """Creates a state variable (zeros unless ``initializer`` says otherwise)."""
         if "_variables" not in self.__dict__:
             raise RuntimeError(
                 f"{type(self).__name__}: call super().__init__() before add_variable()."
@@ -82,11 +83,14 @@ class Metric:
             value = torch.ones(shape, dtype=dtype, device=device)
         elif isinstance(initializer, (int, float)):
             value = torch.full(shape, float(initializer), dtype=dtype, device=device)
-        else:
-            raise ValueError(
-                f"Metric '{self.name}': unsupported initializer for state '{name}'. "
-                f"Expected 'zeros', 'ones' or a number. Received: initializer={initializer!r}"
-            )
+        else:  # a Keras initializer (name, instance or callable)
+            from distkeras import initializers
+
+            value = initializers.get(initializer)(shape, dtype=dtype)
+            value = torch.as_tensor(value).to(device=device, dtype=dtype)
+        name = name or f"variable_{len(self._variables)}"
+        # A Keras variable (assign_add, numpy, path), still a plain tensor to every kernel.
+        value = Variable._wrap(value, trainable=False, name=name, path=f"{self.name}/{name}")
         self._variables.append(value)
         return value
 

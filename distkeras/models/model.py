@@ -31,11 +31,15 @@ class Model(Trainer, Layer):
     """
 
     def __new__(cls, *args, **kwargs):
-        # Keras's convention: Model(inputs, outputs) is a functional model.
-        if cls is Model and ("inputs" in kwargs or len(args) >= 2):
+        # Keras's convention: Model(inputs, outputs) is a functional model, and so is
+        # CustomModel(inputs, outputs) for a Model subclass: a functional model of that class.
+        if "inputs" in kwargs or len(args) >= 2:
             from distkeras.models.functional import Functional
 
-            return super().__new__(Functional)
+            if cls is Model:
+                return super().__new__(Functional)
+            if not issubclass(cls, Functional):
+                return super().__new__(_functional_class(cls))
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
@@ -141,3 +145,28 @@ class Model(Trainer, Layer):
 
     def set_weights(self, weights) -> None:
         Layer.set_weights(self, weights)
+
+
+_FUNCTIONAL_CLASSES: dict[type, type] = {}
+
+
+def _functional_class(cls: type) -> type:
+    """``cls`` with the functional graph behind its ``call``: its overrides come first.
+
+    Keras rewrites the user's class bases to the same effect; a derived class (made once per
+    user class) leaves the user's class untouched. It keeps the user's name and module, so
+    ``isinstance``, ``type(model).__name__`` and serialization read as the user wrote them.
+    """
+    from distkeras.models.functional import Functional
+
+    if "call" in vars(cls):
+        raise TypeError(
+            f"{cls.__name__}(inputs, outputs): a Model subclass that defines call() cannot also "
+            "be built from inputs and outputs; drop call() or construct it without them."
+        )
+    made = _FUNCTIONAL_CLASSES.get(cls)
+    if made is None:
+        made = type(cls.__name__, (cls, Functional), {"__module__": cls.__module__})
+        made.__qualname__ = cls.__qualname__
+        _FUNCTIONAL_CLASSES[cls] = made
+    return made

@@ -71,6 +71,10 @@ class Optimizer:
     ```
     """
 
+    # Set by fit while a user's train_step runs on several workers: a callable
+    # (grads, variables) -> grads that returns the gradients summed over workers.
+    gradient_sync = None
+
     def __init__(
         self,
         learning_rate,
@@ -380,6 +384,9 @@ class Optimizer:
                 f"Optimizer '{self.name}' received {len(grads)} gradients for "
                 f"{len(variables)} variables."
             )
+        if Optimizer.gradient_sync is not None:
+            # A user's train_step under several workers: all-reduce before reading them.
+            grads = Optimizer.gradient_sync(grads, variables)
         groups = self._groups if self._groups is not None else self._make_groups()
         work, missing = match_grads(groups, self._locate, grads, variables)
         if not work:

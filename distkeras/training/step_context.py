@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -318,6 +319,10 @@ class StepContext:
             timer.phase("data")
         loss, per_output, y_true, y_pred = self._forward_loss(batch, training=True)
         params = self.params
+        if not params:  # nothing to train (all frozen): Keras warns and still reports
+            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+            self._track(loss, per_output, batch, y_true, y_pred)
+            return
         if self.reducer is not None:
             self.reducer.prepare(**({"vote": 1.0} if vote else {}))
         if self.grad_scaler is not None:

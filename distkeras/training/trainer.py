@@ -19,13 +19,15 @@ from distkeras import optimizers as optimizers_module
 from distkeras.layers.base import CALL_CONTEXT
 from distkeras.training import data as data_module
 from distkeras.training import preemption
-from distkeras.training.compile_utils import CompiledLoss, CompiledMetrics, flatten_outputs
+from distkeras.training.compile_utils import CompiledLoss, CompiledMetrics
+from distkeras.training.custom_loop import runner_for
 from distkeras.training.step_context import StepContext
-from distkeras.utils.tree import flatten, map_structure
+from distkeras.training.steps import CompileMetrics, KerasSteps, overrides_predict_step
+from distkeras.utils.tree import map_structure
 
 
-class Trainer:
-    """compile/fit/evaluate/predict for ``Model``."""
+class Trainer(KerasSteps):
+    """compile/fit/evaluate/predict for ``Model`` (the overridable steps: ``KerasSteps``)."""
 
     def __init__(self):
         self.compiled = False
@@ -69,6 +71,13 @@ class Trainer:
         names = self._output_names()
         self._compiled_loss = None if loss is None else CompiledLoss(loss, loss_weights, names)
         self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics, names)
+        # Keras's trackers, for the model's own steps (the fused step keeps device sums).
+        from distkeras.metrics import Mean
+
+        self._loss_tracker = Mean(name="loss")
+        self._compile_metrics = (
+            CompileMetrics(self) if metrics is not None or weighted_metrics is not None else None
+        )
         self.jit_compile = jit_compile is True
         self._auto_scale_loss = bool(auto_scale_loss)  # loss scaling under mixed_float16
         self.run_eagerly = run_eagerly
@@ -92,10 +101,6 @@ class Trainer:
             # ValueError, as Keras raises, so ported `except ValueError` code keeps working.
             raise ValueError(
                 f"Model '{self.name}': you must call compile() before calling {what}()."
-            )
-        if self._compiled_loss is None:
-            raise ValueError(
-                f"Model '{self.name}': no loss to compute in {what}(); pass a `loss` to compile()."
             )
 
     def _step_context(self) -> StepContext:
@@ -124,10 +129,6 @@ class Trainer:
         values = [logs[name] for name in names if name in logs]
         values += [logs[key] for key in sorted(logs) if key not in names]
         return values[0] if len(values) == 1 else values
-
-    @property
-    def metrics(self) -> list:
-        return [] if self._compiled_metrics is None else self._compiled_metrics.metrics
 
     # ------------------------------------------------------------------------------- fit
     def fit(
@@ -198,6 +199,7 @@ class Trainer:
         callback_list = self._callbacks(callbacks, verbose, epochs, train.steps_per_epoch)
         self.stop_training = False
         self._initial_epoch = self._initial_step = self._resume_epoch_state = None
+        step = runner_for(self, step)  # the model's own train_step, or the fused one
         with preemption.PreemptionGuard() as guard:
             callback_list.on_train_begin()
             if self._initial_epoch is not None:
@@ -315,7 +317,7 @@ class Trainer:
         return self._logs_as_list(logs)
 
     def _run_evaluation(self, data, callback_list) -> dict:
-        step = self._step_context()
+        step = runner_for(self, self._step_context())
         step.reset_metrics()
         callback_list.on_test_begin()
         with torch.no_grad():
@@ -336,13 +338,17 @@ class Trainer:
         data = step.make_data(x, None, None, batch_size, shuffle=False, steps=steps)
         callback_list = callbacks_module.CallbackList(callbacks, model=self)
         callback_list.on_predict_begin()
+        custom_predict = overrides_predict_step(self)
         parts = []
         with torch.no_grad(), mixed_precision.autocast():
             for index, batch in enumerate(data.epoch(0)):
                 if index == 0:
                     step.sync_for_inference(batch)
                 callback_list.on_predict_batch_begin(index)
-                outputs = self(batch.x, training=False)
+                if custom_predict:
+                    outputs = self.predict_step(batch.x)
+                else:
+                    outputs = self(batch.x, training=False)
                 parts.append(map_structure(backend.to_numpy, outputs))
                 if callback_list.listens("on_predict_batch_end"):
                     callback_list.on_predict_batch_end(index, {"outputs": outputs})
@@ -363,6 +369,7 @@ class Trainer:
             )
         step = self._step_context()
         step.begin_fit()
+        step = runner_for(self, step)
         step.reset_metrics()
         for batch in step.make_data(x, y, sample_weight, None, shuffle=False, whole=True).epoch(0):
             step.rng.begin(batch)
@@ -374,6 +381,7 @@ class Trainer:
         self._require_compiled("test_on_batch")
         step = self._step_context()
         step.begin_fit()
+        step = runner_for(self, step)
         step.reset_metrics()
         with torch.no_grad():
             for batch in step.make_data(x, y, sample_weight, None, shuffle=False, whole=True).epoch(
@@ -393,21 +401,6 @@ class Trainer:
         if return_dict:
             return logs
         return self._logs_as_list(logs)
-
-    # ------------------------------------------------------------------------ helpers
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-        """The total loss for one batch (compiled losses plus ``self.losses``)."""
-        names = self._output_names()
-        n = int(flatten(y_pred)[0].shape[0])
-        total, _ = self._compiled_loss(
-            flatten_outputs(y, names, "y"),
-            flatten_outputs(y_pred, names, "y_pred"),
-            sample_weight,
-            n,
-            n,
-        )
-        extra = self.losses
-        return total + sum(extra) if extra else total
 
 
 def _as_tensors(x, name: str):

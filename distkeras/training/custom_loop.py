@@ -1,0 +1,257 @@
+"""fit/evaluate through a model's own ``train_step``/``test_step`` (Keras's per-batch calls).
+
+:class:`CustomStepRunner` offers the per-batch interface of ``StepContext`` (``train_step``,
+``test_step``, ``reset_metrics``, ``epoch_logs``, ...), so the epoch loops in ``trainer.py``
+drive either one. It is chosen when a model overrides a step method, tracks its own metrics,
+or compiles without a loss (``steps.custom_step_reason``).
+
+Under several workers a user's step still trains the global-batch model:
+
+- before the first step rank 0's weights are broadcast, as for the built-in step;
+- the gradient reducer watches the user's ``backward()``: each bucket is weighted by this
+  worker's share of the global batch and all-reduced as autograd fills it;
+- ``optimizer.apply(gradients, variables)`` (and ``apply_gradients``) waits for the sums and
+  reads them in place of the local gradients the user collected (``Optimizer.gradient_sync``);
+  gradients that are not a variable's ``.grad`` are all-reduced right there;
+- at the end of each epoch the state of every metric in ``model.metrics`` is summed over
+  workers, so the logged metrics are global.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from distkeras.callbacks.base import LazyLogs
+from distkeras.layers.base import Layer
+from distkeras.optimizers.base import Optimizer
+from distkeras.training import steps as steps_module
+
+
+class CustomStepRunner:
+    """Runs ``model.train_step``/``model.test_step`` for the loops of ``trainer.py``."""
+
+    def __init__(self, model, base):
+        self.model = model
+        self.base = base  # the StepContext: data, rank, world size, device
+        self.logs: dict = {}
+        self.synced = False
+        self.reducer = None
+        self._pending_resume = None
+
+    @property
+    def rng(self):
+        return self.base.rng
+
+    def make_data(self, *args, **kwargs):
+        return self.base.make_data(*args, **kwargs)
+
+    @property
+    def rank(self) -> int:
+        return self.base.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.base.world_size
+
+    # ------------------------------------------------------------------------ set-up
+    def _ensure_ready(self, batch, training: bool) -> None:
+        model, base = self.model, self.base
+        if base.grad_scaler is not None and training:
+            raise NotImplementedError(
+                f"Model '{model.name}': mixed_float16 loss scaling with a custom train_step "
+                "(or compile() without a loss) is not supported; use mixed_bfloat16 or float32."
+            )
+        if not self.synced:
+            if not model.built and type(model).call is not Layer.call:
+                # Build the weights outside autograd so they can be synchronised first.
+                with torch.no_grad(), base._autocast():
+                    model(batch.x, training=False)
+            if self.world_size > 1:
+                from distkeras.distributed import sync
+
+                sync.check_and_broadcast(model, base.comm)
+                model._weights_synced = True
+            self.synced = True
+        if training and self.world_size > 1 and self.reducer is None:
+            from distkeras.distributed import sync
+
+            params = model.trainable_weights
+            self.reducer = sync.make_reducer(params, base.comm) if params else None
+            self._param_count = len(params)
+
+    # ------------------------------------------------------------------------- steps
+    def train_step(self, batch, vote: bool = False) -> None:
+        self._ensure_ready(batch, training=True)
+        data = steps_module.pack_x_y_sample_weight(batch.x, batch.y, batch.sample_weight)
+        if self.reducer is None:
+            self.logs = self.model.train_step(data)
+            return
+        if len(self.model.trainable_weights) != self._param_count:
+            raise RuntimeError(
+                f"Model '{self.model.name}' created weights inside train_step. Under several "
+                "workers build every weight before fit (give the model an Input or call it)."
+            )
+        sync = _GradientSync(self.reducer, batch.size / batch.global_size, self.base.comm)
+        sync.start()
+        Optimizer.gradient_sync = sync
+        try:
+            self.logs = self.model.train_step(data)
+        finally:
+            Optimizer.gradient_sync = None
+        sync.end(self.model.name)
+
+    def test_step(self, batch) -> None:
+        self._ensure_ready(batch, training=False)
+        data = steps_module.pack_x_y_sample_weight(batch.x, batch.y, batch.sample_weight)
+        self.logs = self.model.test_step(data)
+
+    def stop_agreed(self, local_vote: bool) -> bool:
+        return local_vote
+
+    # ------------------------------------------------------------------------- state
+    def reset_metrics(self, resume_state: dict | None = None) -> None:
+        self.logs = {}
+        self.model.reset_metrics()
+        if resume_state is not None and self.rank == 0:
+            # The saved sums are global: one rank holds them, the others add to zero.
+            with torch.no_grad():
+                for variable, saved in zip(self._metric_states(), resume_state["metrics"]):
+                    variable.copy_(saved)
+
+    def _metric_states(self) -> list[torch.Tensor]:
+        return [v for m in self.model.metrics for v in m.variables]
+
+    def _all_reduce_metrics(self) -> None:
+        if self.world_size > 1:
+            from distkeras.distributed import sync
+
+            sync.all_reduce_sum(self._metric_states(), self.base.comm)
+
+    def epoch_state(self) -> dict:
+        self._all_reduce_metrics()
+        return {
+            "loss_total": torch.zeros(()),
+            "output_loss_totals": None,
+            "samples_seen": 0,
+            "metrics": [v.detach().cpu().clone() for v in self._metric_states()],
+        }
+
+    def average_non_trainable(self) -> None:
+        if self.world_size == 1 or not self.synced:
+            return
+        frozen = [
+            spec.param
+            for spec in self.model._weight_spec_list()
+            if not spec.trainable and spec.param.is_floating_point()
+        ]
+        if frozen:
+            from distkeras.distributed import sync
+
+            sync.all_reduce_sum(frozen, self.base.comm)
+            with torch.no_grad():
+                torch._foreach_mul_(frozen, 1.0 / self.world_size)
+
+    # -------------------------------------------------------------------------- logs
+    def epoch_logs(self) -> dict:
+        """Global metrics (Keras's ``_get_metrics_result_or_logs`` on summed states)."""
+        self._all_reduce_metrics()
+        logs = self.model._get_metrics_result_or_logs(self.logs)
+        logs = steps_module.pythonify_logs(logs)
+        if logs and self.world_size > 1 and not _same_keys(self.logs, self.model):
+            logs = _mean_over_ranks(logs, self.base.comm, self.base.device)
+        return logs
+
+    def lazy_logs(self) -> LazyLogs:
+        """The last step's logs as it returned them, read only if a callback asks."""
+        logs = self.logs
+        return LazyLogs(lambda: steps_module.pythonify_logs(logs))
+
+    def end_fit(self) -> None:
+        if self.reducer is not None:
+            self.reducer.close()
+            self.reducer = None
+        self.synced = False
+        self.base.end_fit()
+
+
+class _GradientSync:
+    """``Optimizer.gradient_sync`` for one user step: reduced gradients for ``apply``."""
+
+    def __init__(self, reducer, share: float, comm):
+        self.reducer, self.share, self.comm = reducer, share, comm
+        self.applied = False
+
+    def start(self) -> None:
+        self.reducer.prepare(grad_scale=self.share)
+
+    def __call__(self, grads: list, variables: list) -> list:
+        reducer = self.reducer
+        local = [getattr(v, "grad", None) for v in variables]
+        if reducer.active:
+            reducer.finish()
+            reducer.prepare(grad_scale=self.share)  # a second backward in this step (a GAN)
+        self.applied = True
+        out, foreign = [], []
+        for index, (grad, variable, before) in enumerate(zip(grads, variables, local)):
+            if variable in reducer.bucket_of and (grad is None or grad is before):
+                out.append(variable.grad)  # the reduced sum (None if no rank produced one)
+            elif grad is None:
+                out.append(None)
+            else:
+                out.append(grad * self.share)
+                foreign.append(index)
+        if foreign:
+            from distkeras.distributed import sync
+
+            sync.all_reduce_sum([out[i] for i in foreign], self.comm)
+        return out
+
+    def end(self, model_name: str) -> None:
+        reducer = self.reducer
+        if not reducer.active:
+            return
+        if reducer.has_gradients():
+            reducer.finish()  # keep the ranks' collectives matched, then say why
+            raise RuntimeError(
+                f"Model '{model_name}': train_step ran backward() but applied the gradients "
+                "without self.optimizer.apply()/apply_gradients(). Under several workers "
+                "distkeras all-reduces gradients there; other optimizers would step on "
+                "this worker's gradients alone."
+            )
+        reducer.cancel()
+
+
+def runner_for(model, step):
+    """The runner for ``model``'s fit/evaluate: its own steps, or the fused ``step``."""
+    reason = steps_module.custom_step_reason(model)
+    if reason is None:
+        return step
+    runner = getattr(step, "_custom_runner", None)
+    if runner is None:
+        if getattr(model, "jit_compile", False):
+            warnings.warn(
+                f"Model '{model.name}': jit_compile=True applies to the built-in step; the "
+                f"model's own steps ({reason}) run eagerly.",
+                stacklevel=3,
+            )
+        runner = step._custom_runner = CustomStepRunner(model, step)
+    return runner
+
+
+def _same_keys(logs, model) -> bool:
+    return isinstance(logs, dict) and set(logs) == set(model.get_metrics_result())
+
+
+def _mean_over_ranks(logs: dict, comm, device) -> dict:
+    """A step's own logs (not model metrics): the mean of the workers' values."""
+    from distkeras.distributed import sync
+
+    keys = [k for k, v in logs.items() if isinstance(v, float)]
+    if not keys:
+        return logs
+    values = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=device)
+    sync.all_reduce_sum([values], comm)
+    world = comm.world_size
+    return {**logs, **{k: float(v) / world for k, v in zip(keys, values.tolist())}}
