@@ -2,6 +2,7 @@
 
 from distkeras.layers import (
     activation_layers,
+    adaptive_pooling,
     attention,
     conv,
     core,
@@ -15,6 +16,7 @@ from distkeras.layers import (
     wrappers,
 )
 from distkeras.layers.activation_layers import *  # noqa: F403
+from distkeras.layers.adaptive_pooling import *  # noqa: F403
 from distkeras.layers.attention import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
@@ -41,6 +43,7 @@ from distkeras.layers.wrappers import *  # noqa: F403
 
 _FAMILIES = (
     activation_layers,
+    adaptive_pooling,
     attention,
     conv,
     core,

@@ -23,6 +23,7 @@ __all__ = [
     "LayerNormalization",
     "GroupNormalization",
     "UnitNormalization",
+    "RMSNormalization",
 ]
 
 
@@ -314,4 +315,48 @@ class UnitNormalization(Layer):
     def get_config(self):
         config = super().get_config()
         config["axis"] = self.axis
+        return config
+
+
+class RMSNormalization(Layer):
+    """Root-mean-square normalization: ``x / sqrt(mean(x**2, axis) + epsilon) * scale``.
+
+    ``scale`` (initialized to ones) has the size of the normalized axes.
+
+    Example:
+        >>> RMSNormalization()(torch.tensor([[3.0, 4.0]])).detach()
+        tensor([[0.8485, 1.1314]])
+    """
+
+    def __init__(self, axis: int | list[int] = -1, epsilon: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = _check_axes("RMSNormalization", axis)
+        self.epsilon = float(epsilon)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        axes = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        shape = tuple(input_shape[a] for a in axes)
+        if any(d is None for d in shape):
+            raise ValueError(
+                f"RMSNormalization layer '{self.name}' needs known sizes on axis={self.axis}. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self._axes = axes
+        self.scale = self.add_weight(shape, "ones", name="scale")
+
+    def call(self, inputs):
+        mean_square = inputs.square().mean(dim=self._axes, keepdim=True)
+        # scale's axes are the normalized ones; put it back on them to broadcast.
+        shape = [1] * inputs.ndim
+        for axis, size in zip(self._axes, self.scale.shape):
+            shape[axis] = size
+        return inputs * torch.rsqrt(mean_square + self.epsilon) * self.scale.reshape(shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, epsilon=self.epsilon)
         return config
