@@ -249,8 +249,7 @@ def _overlap_add(frames: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 @keras_op("math")
-def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann",
-          center=True):  # fmt: skip
+def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann", center=True):
     _check_stride(sequence_stride)
     z = _complex(x, "istft")
     dtype = z.real.dtype

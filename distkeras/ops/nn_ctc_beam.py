@@ -19,8 +19,9 @@ def _unique(paths: torch.Tensor, size: int):
     """Distinct rows first, then ``_PAD`` rows up to ``size``; ``inverse`` maps rows to them."""
     unique, inverse = torch.unique(paths, dim=0, return_inverse=True)
     if unique.shape[0] < size:
-        fill = torch.full((size - unique.shape[0], paths.shape[1]), _PAD, dtype=paths.dtype,
-                          device=paths.device)  # fmt: skip
+        fill = torch.full(
+            (size - unique.shape[0], paths.shape[1]), _PAD, dtype=paths.dtype, device=paths.device
+        )
         unique = torch.cat([unique, fill])
     return unique, inverse
 
@@ -75,8 +76,7 @@ def beam_search_decode(inputs, lengths, beam_width, top_paths, mask_index):
     all_paths, all_scores = [], []
     for b, length in enumerate(lengths.tolist()):
         x = log_probs[b]
-        paths = torch.full((2 * beam_width, steps), _PAD, dtype=torch.int32,
-                           device=inputs.device)  # fmt: skip
+        paths = torch.full((2 * beam_width, steps), _PAD, dtype=torch.int32, device=inputs.device)
         first = torch.argsort(x[0], stable=True)[-n_init:]
         paths[:n_init, 0] = torch.where(first == blank, _PAD, first.to(torch.int32))
         scores = torch.full((2 * beam_width,), float("-inf"), dtype=x.dtype, device=x.device)

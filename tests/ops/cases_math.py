@@ -35,7 +35,7 @@ CASES: list[Case] = [
         "logdet",
         (lambda a: a @ a.transpose(0, 2, 1) + np.eye(3, dtype="float32"))(f32(2, 3, 3)),
         label="batched",
-    ),  # fmt: skip
+    ),
     op("logsumexp", X),
     op("logsumexp", X, axis=1, label="axis1"),
     op("logsumexp", f32(2, 3, 4), axis=(0, 2), keepdims=True, label="axes_keepdims"),
@@ -50,7 +50,7 @@ CASES: list[Case] = [
         np.array([[0.1, 0.5, 0.5], [0.3, 0.3, 0.4]], "float32"),
         1,
         label="ties",
-    ),  # fmt: skip
+    ),
     op("segment_sum", SEG_DATA, SEG_IDS),
     op("segment_sum", SEG_DATA, SEG_IDS, num_segments=5, sorted=True, label="num_segments"),
     op("segment_sum", rng.integers(0, 9, size=(6,)).astype("int32"), SEG_IDS, label="int32"),
@@ -60,7 +60,7 @@ CASES: list[Case] = [
         np.array([0, 2, -1, 1, 4, 1], "int32"),
         num_segments=3,
         label="out_of_range",
-    ),  # fmt: skip
+    ),
     op("segment_max", SEG_DATA, SEG_IDS, num_segments=4),
     op("segment_max", SEG_DATA, SEG_IDS, label="empty_segment"),
     op("segment_min", SEG_DATA, SEG_IDS, num_segments=4),
@@ -79,14 +79,10 @@ CASES: list[Case] = [
     op("stft", SIGNAL, 16, 8, 16),
     op("stft", SIGNAL, 10, 4, 16, window="hamming", center=False, label="hamming"),
     op("stft", f32(2, 3, 40), 8, 4, 8, window=None, label="batched_no_window"),
-    op(
-        "stft", SIGNAL, 8, 4, 8, window=rng.uniform(size=8).astype("float32"), label="window_array"
-    ),  # fmt: skip
+    op("stft", SIGNAL, 8, 4, 8, window=rng.uniform(size=8).astype("float32"), label="window_array"),
     op("istft", (SPEC, SPEC[::-1].copy()), 16, 8, 16, atol=1e-4),
     op("istft", (SPEC, SPEC[::-1].copy()), 16, 8, 16, length=40, label="length", atol=1e-4),
-    op(
-        "istft", (SPEC, SPEC[::-1].copy()), 12, 4, 16, center=False, label="overlap_add", atol=1e-4
-    ),  # fmt: skip
+    op("istft", (SPEC, SPEC[::-1].copy()), 12, 4, 16, center=False, label="overlap_add", atol=1e-4),
     op(
         "istft",
         (SPEC, SPEC[::-1].copy()),
@@ -97,10 +93,8 @@ CASES: list[Case] = [
         center=False,
         label="hamming",
         atol=1e-4,
-    ),  # fmt: skip
-    op(
-        "istft", (SPEC, SPEC[::-1].copy()), 16, 5, 16, window=None, label="no_window", atol=1e-4
-    ),  # fmt: skip
+    ),
+    op("istft", (SPEC, SPEC[::-1].copy()), 16, 5, 16, window=None, label="no_window", atol=1e-4),
     op("view_as_complex", f32(3, 4, 2)),
     op("view_as_complex", f32(5, 2).astype("float64"), label="float64"),
     op("view_as_real", (f32(3, 4) + 1j * f32(3, 4)).astype("complex64")),

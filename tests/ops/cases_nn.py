@@ -31,10 +31,23 @@ CASES: list[Case] = []
 
 # Elementwise activations: float input, and int input where torch's kernel takes ints.
 for name in [
-    "relu", "relu6", "sigmoid", "sparse_sigmoid", "tanh_shrink", "softplus", "softsign",
-    "sparse_plus", "silu", "swish", "log_sigmoid", "hard_sigmoid", "hard_silu", "hard_swish",
-    "selu", "hard_tanh",
-]:  # fmt: skip
+    "relu",
+    "relu6",
+    "sigmoid",
+    "sparse_sigmoid",
+    "tanh_shrink",
+    "softplus",
+    "softsign",
+    "sparse_plus",
+    "silu",
+    "swish",
+    "log_sigmoid",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "selu",
+    "hard_tanh",
+]:
     CASES.append(nn(name, X))
 for name in ["relu", "relu6", "sigmoid", "sparse_sigmoid", "sparse_plus", "hard_tanh"]:
     CASES.append(nn(name, INT_X, label="int32"))
@@ -75,8 +88,9 @@ IMG_CF = np.ascontiguousarray(IMG.transpose(0, 3, 1, 2))
 K2 = f32(3, 3, 3, 4, low=-1, high=1)
 for padding in ("valid", "same"):
     for strides in (1, 2):
-        CASES.append(nn("conv", IMG, K2, strides=strides, padding=padding,
-                        label=f"2d_{padding}_s{strides}"))  # fmt: skip
+        CASES.append(
+            nn("conv", IMG, K2, strides=strides, padding=padding, label=f"2d_{padding}_s{strides}")
+        )
 CASES += [
     nn("conv", IMG_CF, K2, padding="same", data_format="channels_first", label="2d_cf"),
     nn("conv", IMG, K2, padding="same", dilation_rate=2, label="2d_dilated"),
@@ -92,7 +106,7 @@ CASES += [
         padding="same",
         data_format="channels_first",
         label="cf",
-    ),  # fmt: skip
+    ),
     nn("depthwise_conv", f32(2, 8, 3), f32(3, 3, 2), dilation_rate=2, label="1d_dilated"),
     nn("separable_conv", IMG, f32(3, 3, 3, 2), f32(1, 1, 6, 5)),
     nn(
@@ -103,7 +117,7 @@ CASES += [
         strides=2,
         padding="same",
         label="same_s2",
-    ),  # fmt: skip
+    ),
     nn(
         "separable_conv",
         IMG_CF,
@@ -111,17 +125,25 @@ CASES += [
         f32(1, 1, 3, 4),
         data_format="channels_first",
         label="cf",
-    ),  # fmt: skip
+    ),
 ]
 KT = f32(3, 3, 5, 3, low=-1, high=1)  # (k, k, out, in)
 for padding in ("valid", "same"):
     for strides in (1, 2):
-        CASES.append(nn("conv_transpose", IMG, KT, strides=strides, padding=padding,
-                        label=f"{padding}_s{strides}"))  # fmt: skip
+        CASES.append(
+            nn(
+                "conv_transpose",
+                IMG,
+                KT,
+                strides=strides,
+                padding=padding,
+                label=f"{padding}_s{strides}",
+            )
+        )
 CASES += [
     nn(
         "conv_transpose", IMG, KT, strides=2, padding="same", output_padding=1, label="same_outpad1"
-    ),  # fmt: skip
+    ),
     nn(
         "conv_transpose",
         IMG,
@@ -130,7 +152,7 @@ CASES += [
         padding="valid",
         output_padding=0,
         label="valid_outpad0",
-    ),  # fmt: skip
+    ),
     nn("conv_transpose", IMG, f32(4, 4, 5, 3), strides=2, padding="same", label="even_k"),
     nn(
         "conv_transpose",
@@ -140,7 +162,7 @@ CASES += [
         padding="same",
         data_format="channels_first",
         label="cf",
-    ),  # fmt: skip
+    ),
     nn("conv_transpose", IMG, KT, dilation_rate=2, label="dilated"),
     nn("conv_transpose", f32(2, 6, 3), f32(3, 4, 3), strides=3, padding="same", label="1d"),
 ]
@@ -185,7 +207,7 @@ CASES += [
         4,
         axis=0,
         label="axis0_negative",
-    ),  # fmt: skip
+    ),
     nn("one_hot", LABELS, 6, dtype="int32", label="int32"),
     nn("multi_hot", rng.integers(0, 6, size=(3, 4)).astype("int32"), 6),
     nn("multi_hot", np.array([1, 3, 3], dtype="int32"), 5, label="1d"),
@@ -195,7 +217,7 @@ CASES += [
         num_tokens=6,
         dtype="int32",
         label="num_tokens",
-    ),  # fmt: skip
+    ),
     nn("binary_crossentropy", (PROBS > 0.5).astype("float32"), PROBS),
     nn(
         "binary_crossentropy",
@@ -203,14 +225,12 @@ CASES += [
         f32(4, 5),
         from_logits=True,
         label="logits",
-    ),  # fmt: skip
+    ),
     nn("categorical_crossentropy", ONE_HOT, PROBS),
     nn("categorical_crossentropy", ONE_HOT, f32(4, 5), from_logits=True, label="logits"),
     nn("categorical_crossentropy", ONE_HOT.T.copy(), PROBS.T.copy(), axis=0, label="axis0"),
     nn("sparse_categorical_crossentropy", LABELS, PROBS),
-    nn(
-        "sparse_categorical_crossentropy", LABELS, f32(4, 5), from_logits=True, label="logits"
-    ),  # fmt: skip
+    nn("sparse_categorical_crossentropy", LABELS, f32(4, 5), from_logits=True, label="logits"),
     nn("sparse_categorical_crossentropy", LABELS[:, None], PROBS, label="label_column"),
     nn(
         "sparse_categorical_crossentropy",
@@ -219,7 +239,7 @@ CASES += [
         from_logits=True,
         axis=1,
         label="axis1",
-    ),  # fmt: skip
+    ),
     nn("sparse_categorical_crossentropy", np.int32(2), PROBS[0], label="rank1"),
     nn("psnr", PROBS, PROBS[::-1].copy(), 1.0),
     nn("psnr", IMG, IMG * 0.9, 3.0, label="images"),
@@ -227,9 +247,7 @@ CASES += [
 CTC_LOGITS = f32(2, 8, 5)
 CTC_TARGET = np.array([[1, 2, 2, 0], [3, 1, 0, 0]], dtype="int32")
 CASES += [
-    nn(
-        "ctc_loss", CTC_TARGET, CTC_LOGITS, np.array([3, 2], "int32"), np.array([8, 6], "int32")
-    ),  # fmt: skip
+    nn("ctc_loss", CTC_TARGET, CTC_LOGITS, np.array([3, 2], "int32"), np.array([8, 6], "int32")),
     nn(
         "ctc_loss",
         CTC_TARGET + 1,
@@ -238,7 +256,7 @@ CASES += [
         np.array([8, 8], "int32"),
         mask_index=0,
         label="full",
-    ),  # fmt: skip
+    ),
     nn(
         "ctc_loss",
         CTC_TARGET,
@@ -247,7 +265,7 @@ CASES += [
         np.array([8, 7], "int32"),
         mask_index=4,
         label="mask4",
-    ),  # fmt: skip
+    ),
     nn("ctc_decode", CTC_LOGITS, np.array([8, 6], "int32")),
     nn(
         "ctc_decode",
@@ -256,7 +274,7 @@ CASES += [
         merge_repeated=False,
         mask_index=4,
         label="no_merge",
-    ),  # fmt: skip
+    ),
     nn(
         "ctc_decode",
         CTC_LOGITS,
@@ -265,7 +283,7 @@ CASES += [
         beam_width=4,
         top_paths=2,
         label="beam",
-    ),  # fmt: skip
+    ),
     nn(
         "ctc_decode",
         f32(3, 6, 4),
@@ -275,7 +293,7 @@ CASES += [
         top_paths=1,
         mask_index=3,
         label="beam_mask3",
-    ),  # fmt: skip
+    ),
 ]
 
 # Statistics and normalizations.
@@ -295,7 +313,7 @@ CASES += [
         scale=f32(4),
         epsilon=1e-2,
         label="axis1_affine",
-    ),  # fmt: skip
+    ),
     nn("layer_normalization", SEQ),
     nn("layer_normalization", SEQ, f32(6), f32(6), label="affine"),
     nn(
@@ -306,7 +324,7 @@ CASES += [
         axis=(1, 2),
         epsilon=1e-3,
         label="two_axes",
-    ),  # fmt: skip
+    ),
     nn("layer_normalization", SEQ, f32(6), axis=-1, rms_scaling=True, label="rms_scaling"),
     nn("rms_normalization", SEQ),
     nn("rms_normalization", SEQ, f32(6), epsilon=1e-3, label="scale"),
@@ -326,9 +344,7 @@ CASES += [
     nn("dot_product_attention", Q, KV, KV, scale=0.5, label="scale"),
     nn("dot_product_attention", Q, Q, Q, is_causal=True, label="causal"),
     nn("dot_product_attention", Q, KV, KV, mask=MASK, label="mask"),
-    nn(
-        "dot_product_attention", Q, Q, Q, mask=MASK[..., :5], is_causal=True, label="mask_causal"
-    ),  # fmt: skip
+    nn("dot_product_attention", Q, Q, Q, mask=MASK[..., :5], is_causal=True, label="mask_causal"),
     nn("dot_product_attention", Q, KV, KV, bias=f32(2, 4, 5, 6), label="bias"),
     nn("dot_product_attention", Q, KV[:, :, :2], KV[:, :, :2], label="grouped_query"),
     nn("dot_product_attention", Q, KV[:, :, :1], KV[:, :, :1], label="multi_query"),

@@ -9,10 +9,30 @@ from tests.ops.cases_math import CASES, f32
 from tests.ops.keras_reference import assert_same, import_keras, keras_op, our_op
 
 MATH_NAMES = [
-    "cdist", "erf", "erfc", "erfinv", "extract_sequences", "fft", "fft2", "ifft2", "in_top_k",
-    "irfft", "istft", "logdet", "logsumexp", "rfft", "rsqrt", "segment_max", "segment_min",
-    "segment_prod", "segment_sum", "stft", "top_k", "view_as_complex", "view_as_real",
-]  # fmt: skip
+    "cdist",
+    "erf",
+    "erfc",
+    "erfinv",
+    "extract_sequences",
+    "fft",
+    "fft2",
+    "ifft2",
+    "in_top_k",
+    "irfft",
+    "istft",
+    "logdet",
+    "logsumexp",
+    "rfft",
+    "rsqrt",
+    "segment_max",
+    "segment_min",
+    "segment_prod",
+    "segment_sum",
+    "stft",
+    "top_k",
+    "view_as_complex",
+    "view_as_real",
+]
 
 
 def _call(op, case):
