@@ -8,7 +8,7 @@ import torch
 
 from distkeras import backend
 from distkeras.ops import dtypes
-from tests.ops.keras_reference import import_keras
+from tests.ops.keras_reference import assert_same, import_keras
 
 keras = import_keras()
 from keras.src.backend.common import dtypes as keras_dtypes  # noqa: E402
@@ -121,3 +121,63 @@ def test_backend_result_type_is_keras_promotion():
 
     for combo in [("int32", "float16"), ("bfloat16", int), (int, float), ("uint8", "int8")]:
         assert ours.result_type(*combo) == keras.backend.result_type(*combo)
+
+
+# Output dtypes of ops over every pair of input dtypes (torch tensors, so bfloat16 is in) and
+# Python scalars: the promotion each op applies must be Keras's, values at float16 precision.
+PAIR_DTYPES = "bool uint8 int8 int16 int32 int64 float16 bfloat16 float32 float64".split()  # noqa: SIM905
+BINARY_OPS = """add subtract multiply divide true_divide floor_divide mod fmod maximum minimum fmax
+fmin power equal not_equal greater less logical_and logical_xor bitwise_and bitwise_or
+bitwise_xor left_shift right_shift arctan2 hypot logaddexp logaddexp2 heaviside nextafter ldexp
+gcd lcm divide_no_nan isclose allclose""".split()  # noqa: SIM905
+UNARY_OPS = """abs negative sign square sqrt exp sin log ceil floor round trunc fabs cbrt deg2rad
+i0 reciprocal isnan signbit logical_not bitwise_not sum mean prod max argmax cumsum cumprod var
+std median nansum nanmean count_nonzero all""".split()  # noqa: SIM905
+
+
+def _pair_values():
+    base = torch.rand(6, generator=torch.Generator().manual_seed(0)) * 4 + 0.5
+    tensors = [base > 2.5 if d == "bool" else base.to(getattr(torch, d)) for d in PAIR_DTYPES]
+    return tensors + [2, 1.5, True]
+
+
+def _same_outcome(fn_ours, fn_theirs, args):
+    """Both raise, or both give the same values, shape and dtype; a message if not."""
+    label = [str(getattr(a, "dtype", type(a).__name__)) for a in args]
+    try:
+        theirs = fn_theirs(*args)
+    except Exception:
+        try:
+            fn_ours(*args)
+        except Exception:
+            return None
+        return f"{label}: Keras raises, we do not"
+    try:
+        assert_same(fn_ours(*args), theirs, atol=1e-2, rtol=1e-2)
+    except Exception as error:
+        return f"{label}: {str(error).splitlines()[0][:100]}"
+    return None
+
+
+@pytest.mark.parametrize("name", BINARY_OPS)
+def test_binary_op_dtypes_match_keras_for_all_pairs(name):
+    import distkeras.ops
+
+    values = _pair_values()
+    ours, theirs = getattr(distkeras.ops, name), getattr(keras.ops, name)
+    failures = []
+    for a, b in itertools.product(values, repeat=2):
+        if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+            failures.append(_same_outcome(ours, theirs, (a, b)))
+    failures = [f for f in failures if f]
+    assert not failures, failures[:10]
+
+
+@pytest.mark.parametrize("name", UNARY_OPS)
+def test_unary_op_dtypes_match_keras_for_all_dtypes(name):
+    import distkeras.ops
+
+    ours, theirs = getattr(distkeras.ops, name), getattr(keras.ops, name)
+    failures = [_same_outcome(ours, theirs, (x,)) for x in _pair_values()[: len(PAIR_DTYPES)]]
+    failures = [f for f in failures if f]
+    assert not failures, failures
