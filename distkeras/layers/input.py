@@ -35,16 +35,81 @@ class KerasTensor:
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
+    # As in Keras 3, `==` stays identity (graph code keeps tensors in dicts and sets) while
+    # `!=` and the other operators record op nodes, e.g. `x + inputs` a residual connection.
+    # numpy defers to our reflected operators (np_array @ x records a matmul node).
+    __array_ufunc__ = None
+
     def __hash__(self):
         return id(self)
 
     def __eq__(self, other):
         return self is other
 
+    def __iter__(self):
+        raise NotImplementedError("Iterating over a symbolic KerasTensor is not supported.")
+
     def __getitem__(self, key):
-        raise TypeError(
-            "Slicing a symbolic KerasTensor is not supported; use a Lambda or Cropping layer."
-        )
+        return _op("get_item")(self, key)
+
+    def __neg__(self):
+        return _op("negative")(self)
+
+    def __abs__(self):
+        return _op("absolute")(self)
+
+    def __invert__(self):
+        return _op("logical_not")(self)
+
+    def __round__(self, ndigits=None):
+        return _op("round")(self, decimals=ndigits or 0)
+
+    def reshape(self, newshape):
+        return _op("reshape")(self, newshape)
+
+    def squeeze(self, axis=None):
+        return _op("squeeze")(self, axis)
+
+
+def _op(name: str):
+    from distkeras import ops
+    from distkeras.ops import core
+
+    return getattr(core, name) if name == "get_item" else getattr(ops, name)
+
+
+def _binary_operator(op_name: str, reflected: bool):
+    def operator(self, other):
+        fn = _op(op_name)
+        return fn(other, self) if reflected else fn(self, other)
+
+    operator.__name__ = f"{'r' if reflected else ''}{op_name}"
+    return operator
+
+
+for _dunder, _op_name in {
+    "add": "add",
+    "sub": "subtract",
+    "mul": "multiply",
+    "matmul": "matmul",
+    "truediv": "true_divide",
+    "floordiv": "floor_divide",
+    "mod": "mod",
+    "pow": "power",
+    "and": "logical_and",
+    "or": "logical_or",
+    "xor": "logical_xor",
+}.items():
+    setattr(KerasTensor, f"__{_dunder}__", _binary_operator(_op_name, reflected=False))
+    setattr(KerasTensor, f"__r{_dunder}__", _binary_operator(_op_name, reflected=True))
+for _dunder, _op_name in {
+    "lt": "less",
+    "le": "less_equal",
+    "gt": "greater",
+    "ge": "greater_equal",
+    "ne": "not_equal",
+}.items():
+    setattr(KerasTensor, f"__{_dunder}__", _binary_operator(_op_name, reflected=False))
 
 
 class Node:

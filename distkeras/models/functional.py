@@ -6,6 +6,7 @@ import torch
 
 from distkeras import backend
 from distkeras.layers.input import InputLayer, KerasTensor, Node
+from distkeras.layers.op_layer import OpLayer
 from distkeras.models.model import Model
 from distkeras.utils.tree import flatten, map_structure, pack_sequence_as
 
@@ -150,7 +151,8 @@ class Functional(Model):
 
     @property
     def layers(self):
-        return list(self._graph_layers)
+        # As Keras: op nodes (x + y, ops.sum(...)) are operations of the graph, not layers.
+        return [layer for layer in self._graph_layers if not isinstance(layer, OpLayer)]
 
     @property
     def inputs(self) -> list[KerasTensor]:

@@ -13,8 +13,13 @@ Python bytecode stored in a config (a ``lambda``).
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+
+from distkeras import backend
 from distkeras.layers.base import Layer
 from distkeras.layers.input import InputLayer, KerasTensor
+from distkeras.layers.op_layer import OpLayer, is_op_spec, op_layer_from_spec
 from distkeras.utils import serialization as serialization_utils
 from distkeras.utils.tree import map_structure
 
@@ -68,9 +73,13 @@ def serialize_layer(layer: Layer) -> dict:
             f"Received: {config!r}"
         )
     module, registered_name = _module_and_registered_name(layer)
+    class_name = type(layer).__name__
+    if isinstance(layer, OpLayer):  # an op node, saved as Keras saves its Operation
+        module, class_name = layer.keras_module, layer.keras_class
+        registered_name = class_name
     serialized = {
         "module": module,
-        "class_name": type(layer).__name__,
+        "class_name": class_name,
         "config": config,
         "registered_name": registered_name,
     }
@@ -95,6 +104,17 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    if isinstance(value, slice):  # op nodes' keys (x[:, 1:3]), written as Keras writes them
+        config = {"start": value.start, "stop": value.stop, "step": value.step}
+        return {"class_name": "__slice__", "config": _jsonable(config)}
+    if value is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(value, (np.ndarray, np.generic, torch.Tensor)):  # constants in op nodes
+        array = backend.to_numpy(value)
+        if array.ndim == 0 and not isinstance(value, torch.Tensor):
+            return array.item()
+        kind = "__tensor__" if isinstance(value, torch.Tensor) else "__numpy__"
+        return {"class_name": kind, "config": {"value": array.tolist(), "dtype": array.dtype.name}}
     if hasattr(value, "get_config"):
         return _jsonable(serialization_utils.serialize_object(value))
     if callable(value) and hasattr(value, "__name__"):
@@ -157,6 +177,8 @@ def deserialize_layer(spec: dict, custom_objects: dict | None = None) -> Layer:
     """Rebuilds a layer or model from a :func:`serialize_layer` dict (or Keras 3's)."""
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise ValueError(f"Expected a layer config with a 'class_name'. Received: {spec!r}")
+    if is_op_spec(spec):
+        return op_layer_from_spec(spec)
     inner = dict(spec.get("config") or {})
     found = _find_code(spec) if serialization_utils.in_safe_mode() else None
     if found:
@@ -250,7 +272,7 @@ def _own_node_indices(model) -> dict[int, int]:
 
     own = {id(node) for nodes in model._nodes_by_depth.values() for node in nodes}
     indices = {}
-    for layer in model.layers:
+    for layer in model._graph_layers:  # op nodes included
         kept = 1 if isinstance(layer, Functional) else 0
         for node in layer._inbound_nodes:
             if id(node) in own:
@@ -281,7 +303,7 @@ def functional_config(model) -> dict:
         return _jsonable(value)
 
     layer_configs = []
-    for layer in model.layers:
+    for layer in model._graph_layers:  # layers and op nodes, as Keras's config lists them
         spec = serialize_layer(layer)
         spec["name"] = layer.name
         nodes = []
@@ -344,6 +366,13 @@ def functional_from_config(config: dict, custom_objects: dict | None = None, cls
         if isinstance(value, dict):
             if value.get("class_name") == "__keras_tensor__":
                 return tensor(*value["config"]["keras_history"])
+            if value.get("class_name") == "__slice__":
+                return slice(*(decode(value["config"].get(k)) for k in ("start", "stop", "step")))
+            if value.get("class_name") == "__ellipsis__":
+                return Ellipsis
+            if value.get("class_name") in ("__numpy__", "__tensor__"):
+                array = np.array(value["config"]["value"], dtype=value["config"]["dtype"])
+                return array if value["class_name"] == "__numpy__" else torch.as_tensor(array)
             return {k: decode(v) for k, v in value.items()}
         if isinstance(value, list):
             return [decode(v) for v in value]

@@ -250,6 +250,15 @@ def scatter_update(inputs, indices, updates, reduction=None) -> torch.Tensor:
     return outputs
 
 
+@keras_op("numpy", "get_item")
+def get_item(x, key) -> torch.Tensor:
+    """``x[key]``: what ``KerasTensor.__getitem__`` records (Keras's GetItem; not exported
+    flat, as in Keras). A saved key comes back as a list, which means a tuple here too."""
+    if isinstance(key, list):
+        key = tuple(key)
+    return convert_to_tensor(x)[key]
+
+
 # ------------------------------------------------------------------------- control flow
 @keras_op("core")
 def cond(pred, true_fn, false_fn):

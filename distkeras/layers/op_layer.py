@@ -1,0 +1,228 @@
+"""The generic operation layer: an op called on KerasTensors becomes one node of the graph.
+
+``distkeras.ops`` hands any op call that sees a ``KerasTensor`` to :func:`symbolic_op_call`
+(registered below). It splits the arguments as Keras 3 does for the op's Operation class
+(``distkeras.ops.op_classes``): the non-tensor constructor arguments (``axis``, ``keepdims``,
+``dtype``...) become the layer's config, the call arguments (tensors, and constants such as the
+``1`` of ``x + 1``) the node's args. The node then saves exactly as Keras writes an op node
+(``{"module": "keras.src.ops.numpy", "class_name": "Sum", "config": {"name": "sum", "axis": -1,
+...}}``), so files move between Keras and distkeras in both directions.
+
+Output shapes and dtypes come from the placeholder runs every symbolic layer call uses; each op
+runs first on "meta" tensors (no data, no arithmetic), so ops that reject zero matrices
+(cholesky, inv) still infer, and falls back to the real placeholders when an op cannot run on
+meta tensors.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from distkeras.layers.base import CALL_CONTEXT, Layer
+from distkeras.layers.input import KerasTensor
+from distkeras.ops import dispatch
+from distkeras.ops.op_classes import OP_CLASSES
+from distkeras.utils import naming
+from distkeras.utils.tree import flatten, map_structure
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _has_symbolic(value) -> bool:
+    return any(isinstance(v, KerasTensor) for v in flatten(value))
+
+
+def _layout(op) -> tuple[str, str, tuple, tuple]:
+    """(Keras module, class name, constructor args, call args) the op is saved as."""
+    found = OP_CLASSES.get(op.op_name)
+    if found is not None:
+        return found
+    # An op Keras does not have: every argument travels with the node.
+    params = inspect.signature(op.eager).parameters.values()
+    prefix = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    call = tuple(prefix.get(p.kind, "") + p.name for p in params)
+    return f"distkeras.ops.{op.op_module}", _camel(op.op_name), (), call
+
+
+def _data_dependent(name: str, bound: dict) -> bool:
+    """Ops whose output shape depends on the values, so no placeholder run can tell it."""
+    if name == "nonzero":
+        return True
+    if name == "unique":
+        return bound.get("size") is None
+    if name == "where":
+        return bound.get("x1") is None and bound.get("x2") is None
+    return False
+
+
+class OpLayer(Layer):
+    """One op as a graph layer: ``config`` holds the op's constructor arguments (Keras's split),
+    the node's call arguments hold the rest. Built by the ops dispatch, not by users."""
+
+    def __init__(self, op, name: str | None = None, **config):
+        module, class_name, _, _ = _layout(op)
+        super().__init__(name=name or naming.uniquify(naming.to_snake_case(class_name)))
+        self.op = op
+        self.op_config = config
+        self.keras_module, self.keras_class = module, class_name
+        self.built = True
+
+    def call(self, *args, **kwargs):
+        if CALL_CONTEXT.symbolic:
+            try:  # shapes and dtypes only: no arithmetic, no failure on zero placeholders
+                meta_args = map_structure(_to_meta, list(args))
+                return self._run(*meta_args, **map_structure(_to_meta, kwargs))
+            except Exception:  # noqa: BLE001  (any op that meta tensors cannot run)
+                pass
+        return self._run(*args, **kwargs)
+
+    def _run(self, *args, **kwargs):
+        _, _, _, call_names = _layout(self.op)
+        named = dict(self.op_config)
+        varargs: list = []
+        for i, pname in enumerate(call_names):
+            if pname.startswith("**"):
+                break
+            if pname.startswith("*"):
+                varargs = list(args[i:])
+                break
+            if i < len(args):
+                named[pname] = args[i]
+        named.update(kwargs)
+        return _invoke(self.op.eager, named, varargs)
+
+    def get_config(self) -> dict:
+        self._check_serializable()
+        return {"name": self.name, **self.op_config}
+
+    def _check_serializable(self) -> None:
+        values = list(self.op_config.values())
+        for node in self._inbound_nodes:
+            values.extend(flatten([list(node.call_args), node.call_kwargs]))
+        for value in flatten(values):
+            if callable(value) and not isinstance(value, (KerasTensor, type)):
+                raise ValueError(
+                    f"Op node '{self.name}' (ops.{self.op.op_name}) takes a Python function "
+                    f"({getattr(value, '__name__', value)!r}), which a model file cannot store. "
+                    "Wrap the computation in a custom layer registered with "
+                    "@distkeras.utils.register_keras_serializable to save this model."
+                )
+
+    @classmethod
+    def from_config(cls, config: dict):
+        raise TypeError("OpLayer configs are read by op_layer_from_spec (they name the op).")
+
+
+# call() takes *args, **kwargs for the op's own arguments: `training` and `mask` are not ours.
+OpLayer._call_takes_training = False
+OpLayer._call_takes_mask = False
+
+
+def _to_meta(x):
+    if isinstance(x, torch.Tensor) and x.device.type != "meta":
+        return torch.empty(x.shape, dtype=x.dtype, device="meta")
+    return x
+
+
+def _invoke(fn, named: dict, varargs: list):
+    """``fn`` called with ``named`` by keyword, except the parameters before a ``*args``."""
+    if not varargs:
+        return fn(**named)
+    positional = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind == p.VAR_POSITIONAL:
+            break
+        positional.append(named.pop(p.name) if p.name in named else p.default)
+    return fn(*positional, *varargs, **named)
+
+
+def symbolic_op_call(op, args, kwargs):
+    """The dispatch's symbolic handler: records ``op(*args, **kwargs)`` as an OpLayer node."""
+    if op.op_name in ("convert_to_numpy",):
+        raise ValueError(f"ops.{op.op_name} cannot run on a symbolic tensor: it has no value.")
+    try:
+        bound = inspect.signature(op.eager).bind(*args, **kwargs)
+    except TypeError as err:
+        raise TypeError(f"ops.{op.op_name}: {err}") from None
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    if _data_dependent(op.op_name, values):
+        raise ValueError(
+            f"ops.{op.op_name} on a symbolic tensor: its output shape depends on the tensor's "
+            "values, so a functional graph cannot hold it. Call it inside a layer's call()."
+        )
+    _, _, init_names, call_names = _layout(op)
+    config = {}
+    for pname in init_names:
+        if pname in values and not _has_symbolic(values[pname]):
+            config[pname] = values.pop(pname)
+    call_args, call_kwargs = [], {}
+    for pname in call_names:
+        if pname.startswith("**"):
+            call_kwargs.update(values.pop(pname[2:], {}))
+        elif pname.startswith("*"):
+            call_args.extend(values.pop(pname[1:], ()))
+        elif pname in values:
+            call_args.append(values.pop(pname))
+    # A tensor where Keras expects a constant (e.g. a symbolic `axis`) still reaches the op.
+    call_kwargs.update(values)
+    return OpLayer(op, **config)(*call_args, **call_kwargs)
+
+
+# ---------------------------------------------------------------------- loading op nodes
+def _reverse_table() -> dict[tuple[str, str], str]:
+    table: dict[tuple[str, str], str] = {}
+    for name, (module, class_name, _, _) in sorted(OP_CLASSES.items()):
+        key = (module, class_name)
+        # Several names share a class (abs/absolute): the one the class is named after wins.
+        if key not in table or naming.to_snake_case(class_name) == name:
+            table[key] = name
+    return table
+
+
+_BY_CLASS = _reverse_table()
+
+
+def is_op_spec(spec: dict) -> bool:
+    module = spec.get("module") or ""
+    return module.startswith(("keras.src.ops.", "distkeras.ops."))
+
+
+def op_layer_from_spec(spec: dict) -> OpLayer:
+    """An OpLayer from a saved op node (Keras's layout or ours)."""
+    module, class_name = spec.get("module"), spec.get("class_name")
+    name = _BY_CLASS.get((module, class_name))
+    op = None
+    if name is not None:
+        op = _find_op(name)
+    elif module.startswith("distkeras.ops."):
+        key = (module.rsplit(".", 1)[-1], naming.to_snake_case(class_name))
+        op = dispatch.OPS_REGISTRY.get(key)
+    if op is None:
+        raise ValueError(
+            f"The file holds an op node {class_name!r} (module {module!r}) that distkeras.ops "
+            "does not provide."
+        )
+    config = dict(spec.get("config") or {})
+    layer_name = config.pop("name", None)
+    unknown = [k for k in config if k not in inspect.signature(op.eager).parameters]
+    if unknown:
+        raise ValueError(
+            f"Op node {layer_name!r} ({class_name}) stores arguments {unknown} that "
+            f"distkeras.ops.{op.op_name} does not take."
+        )
+    return OpLayer(op, name=layer_name, **config)
+
+
+def _find_op(name: str):
+    for (_, op_name), op in dispatch.OPS_REGISTRY.items():
+        if op_name == name:
+            return op
+    return None
+
+
+dispatch.register_symbolic_handler((KerasTensor,), symbolic_op_call)
