@@ -2,6 +2,7 @@
 
 from distkeras.layers import (
     activation_layers,
+    adaptive_pooling,
     attention,
     conv,
     core,
@@ -9,12 +10,14 @@ from distkeras.layers import (
     normalization,
     op_layer,  # noqa: F401  (registers the handler: ops on KerasTensors become nodes)
     pooling,
+    preprocessing_numeric,
     recurrent,
     regularization,
     reshaping,
     wrappers,
 )
 from distkeras.layers.activation_layers import *  # noqa: F403
+from distkeras.layers.adaptive_pooling import *  # noqa: F403
 from distkeras.layers.attention import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
@@ -33,6 +36,7 @@ from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
 )
 from distkeras.layers.normalization import *  # noqa: F403
 from distkeras.layers.pooling import *  # noqa: F403
+from distkeras.layers.preprocessing_numeric import *  # noqa: F403
 from distkeras.layers.recurrent import *  # noqa: F403
 from distkeras.layers.regularization import *  # noqa: F403
 from distkeras.layers.reshaping import *  # noqa: F403
@@ -40,12 +44,14 @@ from distkeras.layers.wrappers import *  # noqa: F403
 
 _FAMILIES = (
     activation_layers,
+    adaptive_pooling,
     attention,
     conv,
     core,
     merging,
     normalization,
     pooling,
+    preprocessing_numeric,
     recurrent,
     regularization,
     reshaping,
