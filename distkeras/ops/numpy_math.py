@@ -106,7 +106,6 @@ for _n, _fn in {
     "log2": torch.log2,
     "sinc": torch.sinc,
     "reciprocal": torch.reciprocal,
-    "angle": torch.angle,
 }.items():
     _float_unary(_n, _fn, f"Elementwise ``{_n}``; integer and bool inputs give floatx.")
 
@@ -122,6 +121,15 @@ for _n, _fn in {
 }.items():
     _plain_unary(_n, _fn, f"Elementwise ``{_n}``, as a bool tensor.")
 
+
+def _angle(x):
+    x = _floatx_if_int(convert_to_tensor(x))
+    if x.dtype == torch.float16 and not _on_cpu(x):  # no float16 angle kernel on GPUs
+        return torch.angle(x.to(torch.float32)).to(torch.float16)
+    return torch.angle(x)
+
+
+_export("angle", _angle, "The argument of complex numbers (0 or pi for reals), elementwise.")
 _plain_unary("sign", torch.sign, "Elementwise sign (-1, 0 or 1), in the input's dtype.")
 _plain_unary("negative", torch.negative, "Elementwise ``-x``.")
 _plain_unary("real", torch.real, "The real part of a (complex) tensor.")
