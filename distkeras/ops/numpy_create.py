@@ -14,6 +14,7 @@ from distkeras import backend
 from distkeras.ops.dispatch import keras_op
 from distkeras.ops.dtypes import (
     cast,
+    convert_all,
     convert_to_tensor,
     result_type,
     standardize_dtype,
@@ -199,12 +200,17 @@ def _move_num_axis(out: torch.Tensor, axis: int) -> torch.Tensor:
     return out if axis == 0 else torch.movedim(out, 0, axis)
 
 
+def _ends64(start, stop) -> tuple[torch.Tensor, torch.Tensor]:
+    """start and stop in float64 (the accuracy numpy computes ranges in), on their device."""
+    start64, stop64 = convert_all(start, stop, dtype="float64")
+    return start64, stop64.to(start64.device)
+
+
 def _linspace(start, stop, num, endpoint, dtype: str, axis: int):
     if num < 0:
         raise ValueError(f"Number of samples must be non-negative. Received: num={num}")
-    device = backend.get_device()
-    start64 = convert_to_tensor(start, "float64", device)
-    stop64 = convert_to_tensor(stop, "float64", device)
+    start64, stop64 = _ends64(start, stop)
+    device = start64.device
     start64, stop64 = torch.broadcast_tensors(start64, stop64)
     frac = _unit_steps(num, endpoint, torch.float64, device).reshape(-1, *([1] * start64.ndim))
     out = start64 + frac * (stop64 - start64)
@@ -247,10 +253,9 @@ def logspace(start, stop, num: int = 50, endpoint: bool = True, base=10, dtype=N
 def geomspace(start, stop, num: int = 50, endpoint: bool = True, dtype=None,
               axis: int = 0) -> torch.Tensor:  # fmt: skip
     dtype = _space_dtype(start, stop, dtype)
-    device = backend.get_device()
-    start64 = convert_to_tensor(start, "float64", device)
-    stop64 = convert_to_tensor(stop, "float64", device)
-    if bool((start64 == 0).any()) or bool((stop64 == 0).any()):
+    start64, stop64 = _ends64(start, stop)
+    # Checked on real data only: shape inference runs on meta tensors, which have no values.
+    if start64.device.type != "meta" and bool((start64 == 0).any() | (stop64 == 0).any()):
         raise ValueError("Geometric sequence cannot include zero.")
     sign = torch.sign(start64)
     exponents, _ = _linspace(

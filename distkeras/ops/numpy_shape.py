@@ -2,7 +2,8 @@
 
 Each op converts its inputs as Keras's torch backend does (:mod:`distkeras.ops.dtypes`) and keeps
 the input dtype unless Keras says otherwise. The indexing ops (take, where, nonzero, ...) live in
-:mod:`distkeras.ops.numpy_index` and are re-exported here.
+:mod:`distkeras.ops.numpy_index`, ``pad`` in :mod:`distkeras.ops.numpy_pad`; both are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Sequence
 
 import torch
 
-from distkeras.ops import numpy_index
+from distkeras.ops import numpy_index, numpy_pad
 from distkeras.ops.dispatch import keras_op
 from distkeras.ops.dtypes import convert_all, convert_to_tensor, result_type, to_torch_dtype
 from distkeras.ops.numpy_index import *  # noqa: F403
+from distkeras.ops.numpy_pad import *  # noqa: F403
 
 __all__ = [
     "append",
@@ -37,7 +39,6 @@ __all__ = [
     "meshgrid",
     "moveaxis",
     "ndim",
-    "pad",
     "ravel",
     "repeat",
     "reshape",
@@ -57,6 +58,7 @@ __all__ = [
     "vstack",
     "view",
     *numpy_index.__all__,
+    *numpy_pad.__all__,
 ]
 
 
@@ -353,67 +355,3 @@ def tril(x, k: int = 0) -> torch.Tensor:
 @keras_op("numpy")
 def triu(x, k: int = 0) -> torch.Tensor:
     return torch.triu(convert_to_tensor(x), diagonal=k)
-
-
-# ---------------------------------------------------------------- padding
-_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
-
-
-def _pad_widths(pad_width, ndim: int) -> list[tuple[int, int]]:
-    """numpy's pad_width forms (int, (n,), (before, after), one pair per axis), broadcast to
-    one (before, after) pair per axis as numpy does."""
-    widths = convert_to_tensor(pad_width).to(torch.int64)
-    try:
-        widths = torch.broadcast_to(widths, (ndim, 2))
-    except RuntimeError:
-        raise ValueError(
-            f"`pad_width` must give (before, after) for each of the {ndim} axes. "
-            f"Received: pad_width={pad_width}"
-        ) from None
-    return [(int(b), int(a)) for b, a in widths.tolist()]
-
-
-def _source_index(n: int, before: int, after: int, mode: str, device) -> torch.Tensor:
-    """For each output position along one axis, the input position numpy's mode reads."""
-    i = torch.arange(-before, n + after, device=device)
-    if mode == "edge":
-        return i.clamp(0, n - 1)
-    if mode == "wrap":
-        return i.remainder(n)
-    if mode == "symmetric":  # mirror including the edge: ... 1 0 | 0 1 2 | 2 1 ...
-        i = i.remainder(2 * n)
-        return torch.where(i >= n, 2 * n - 1 - i, i)
-    if n == 1:  # reflect: mirror excluding the edge: ... 2 1 | 0 1 2 | 1 0 ...
-        return torch.zeros_like(i)
-    i = i.remainder(2 * (n - 1))
-    return torch.where(i >= n, 2 * (n - 1) - i, i)
-
-
-@keras_op("numpy")
-def pad(x, pad_width, mode: str = "constant", constant_values=None) -> torch.Tensor:
-    x = convert_to_tensor(x)
-    if mode not in _PAD_MODES:
-        raise NotImplementedError(
-            f"pad: mode={mode!r} is not supported on torch; use one of {_PAD_MODES}."
-        )
-    if constant_values is not None and mode != "constant":
-        raise ValueError(
-            "Argument `constant_values` can only be provided when `mode == 'constant'`. "
-            f"Received: mode={mode}"
-        )
-    widths = _pad_widths(pad_width, x.ndim)
-    if mode == "constant":
-        flat = [w for pair in reversed(widths) for w in pair]  # torch pads the last axis first
-        value = 0 if constant_values is None else constant_values
-        if isinstance(value, torch.Tensor):
-            value = value.item()
-        return torch.nn.functional.pad(x, flat, mode="constant", value=value)
-    # Gathering along each axis covers every rank and dtype, which torch's reflect/replicate
-    # padding (floats only, last 1-3 axes only) does not, and gives numpy's "symmetric".
-    for axis, (before, after) in enumerate(widths):
-        if before or after:
-            if x.shape[axis] == 0:
-                raise ValueError(f"pad: cannot pad an empty axis {axis} with mode={mode!r}")
-            index = _source_index(x.shape[axis], before, after, mode, x.device)
-            x = torch.index_select(x, axis, index)
-    return x

@@ -167,6 +167,14 @@ for dt in DTYPES:
     add("isin", np.arange(5).astype(dt), np.array([1, 3], dt), assume_unique=True, label=f"{dt}-u")
     add("unravel_index", np.array([0, 5, 11], dt if dt == "int32" else "int64"), (3, 4), label=dt)
 
+for dt in DTYPES:
+    P = (rng.normal(size=(3, 4)) * 5).astype(dt)
+    add("pad", P, ((1, 2), (2, 1)), mode="circular", label=f"{dt}-circular")
+    for mode in ("maximum", "minimum", "mean", "median", "linear_ramp", "empty"):
+        for i, width in enumerate((((1, 2), (3, 0)), 2)):
+            add("pad", P, width, mode=mode, label=f"{dt}-{mode}-{i}")
+            # Keras's torch backend has none of these modes ("empty": shape and dtype only).
+            NUMPY_REFERENCE[f"numpy.pad[{dt}-{mode}-{i}]"] = np.pad
 add("pad", np.arange(3, dtype="int32"), ((2, 2),), mode="symmetric", label="symmetric")
 add("pad", np.ones((2, 3), "float32"), ((1, 2), (2, 1)), mode="symmetric", label="symmetric-2d")
 NUMPY_REFERENCE["numpy.pad[symmetric]"] = np.pad
