@@ -63,7 +63,11 @@ def sigmoid(x):
 
 @keras_op("nn")
 def sparse_sigmoid(x):
-    return _act.sparse_sigmoid(to_tensor(x))
+    x = to_tensor(x)
+    # Integer thresholds, as Keras compares (this decides uint8 inputs).
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    one = torch.ones((), dtype=x.dtype, device=x.device)
+    return torch.where(x <= -1, zero, torch.where(x >= 1, one, 0.5 * (x + 1)))
 
 
 @keras_op("nn")
@@ -88,7 +92,8 @@ def soft_shrink(x, threshold=0.5):
 
 @keras_op("nn")
 def sparse_plus(x):
-    return _act.sparse_plus(to_tensor(x))
+    x = to_tensor(x)
+    return torch.where(x <= -1, torch.zeros_like(x), torch.where(x < 1, 0.25 * (x + 1) ** 2, x))
 
 
 @keras_op("nn")

@@ -149,7 +149,9 @@ def normalize(x, axis=-1, order=2, epsilon=None):
     epsilon = EPSILON if epsilon is None else epsilon
     if order == 2:
         inv_norm = torch.rsqrt((x * x).sum(dim=axis, keepdim=True))
-        return x * torch.clamp(inv_norm, max=1.0 / epsilon)
+        # 1/epsilon overflows float16 to inf, which then caps nothing (as in Keras).
+        cap = torch.tensor(1.0 / epsilon).to(inv_norm.dtype)
+        return x * torch.minimum(inv_norm, cap.to(inv_norm.device))
     norm = torch.linalg.norm(x, ord=order, dim=axis, keepdim=True)
     return x / torch.clamp(norm, min=epsilon)
 

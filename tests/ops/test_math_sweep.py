@@ -81,3 +81,24 @@ def test_errors_name_the_argument():
         ops.segment_sum(f32(4, 2), np.zeros((2, 2), "int32"))
     with pytest.raises(ValueError, match="complex"):
         ops.view_as_real(f32(3))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64", "int32", "int64", "bool"])
+def test_input_dtypes_as_keras(dtype):
+    """The elementwise math ops on each input dtype: Keras's result and dtype, or an error
+    where Keras raises one."""
+    import torch
+
+    import distkeras.ops
+
+    keras = import_keras()
+    x = torch.tensor([[0, 1, 0, 1], [2, 3, 1, 0]]).to(getattr(torch, dtype))
+    atol = 1e-2 if dtype in ("float16", "bfloat16") else 1e-5
+    for name in ["erf", "erfc", "erfinv", "rsqrt", "logsumexp"]:
+        try:
+            theirs = getattr(keras.ops, name)(x.clone())
+        except Exception:  # noqa: BLE001  (Keras rejects this dtype: so must we)
+            with pytest.raises(Exception):  # noqa: B017
+                getattr(distkeras.ops, name)(x.clone())
+            continue
+        assert_same(getattr(distkeras.ops, name)(x.clone()), theirs, atol=atol)

@@ -141,3 +141,32 @@ def test_unsupported_arguments_raise():
         distkeras.ops.nn.dot_product_attention(q, q, q, attn_logits_soft_cap=1.0)
     with pytest.raises(ValueError, match="padding"):
         distkeras.ops.nn.max_pool(IMG, 2, padding="causal")
+
+
+UNARY = [
+    "relu", "relu6", "sigmoid", "sparse_sigmoid", "tanh_shrink", "softplus", "softsign",
+    "sparse_plus", "silu", "swish", "log_sigmoid", "hard_sigmoid", "hard_silu", "hard_swish",
+    "selu", "hard_tanh", "squareplus", "soft_shrink", "hard_shrink", "leaky_relu", "elu", "celu",
+    "gelu", "glu", "softmax", "log_softmax", "sparsemax", "normalize", "rms_normalization",
+    "layer_normalization",
+]  # fmt: skip
+DTYPES = ["float16", "bfloat16", "float64", "int32", "int64", "uint8", "bool"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_input_dtypes_as_keras(dtype):
+    """Each one-tensor op on each input dtype: Keras's result and dtype, or an error where
+    Keras raises one."""
+    import distkeras.ops
+
+    keras = import_keras()
+    x = torch.tensor([[-2, -1, 0, 1], [2, 3, 1, 0]]).to(getattr(torch, dtype))
+    atol = 1e-2 if dtype in ("float16", "bfloat16") else 1e-5
+    for name in UNARY:
+        try:
+            theirs = getattr(keras.ops.nn, name)(x.clone())
+        except Exception:  # noqa: BLE001  (Keras rejects this dtype: so must we)
+            with pytest.raises(Exception):  # noqa: B017
+                getattr(distkeras.ops.nn, name)(x.clone())
+            continue
+        assert_same(getattr(distkeras.ops.nn, name)(x.clone()), theirs, atol=atol)
