@@ -183,11 +183,12 @@ def make_reducer(params: list[torch.nn.Parameter], comm: Communicator, **options
 def gather_ordered(parts: list, data, comm: Communicator):
     """Every rank's predict outputs, reassembled into the full ordered result on each rank.
 
-    Array data gives rank r part r of every global batch, so batch k of the result is the
-    concatenation of every rank's k-th part; iterable data is concatenated rank by rank.
+    Array data and PyDatasets give rank r part r of every global batch, so batch k of the
+    result is the concatenation of every rank's k-th part; iterable data is concatenated rank
+    by rank.
     """
     everyone = comm.all_gather_object(parts)
-    if hasattr(data, "num_samples"):
+    if getattr(data, "splits_global_batches", hasattr(data, "num_samples")):
         steps = max(len(p) for p in everyone)
         ordered = []
         for step in range(steps):

@@ -19,7 +19,9 @@ from distkeras.callbacks.base import LazyLogs
 from distkeras.layers.base import CALL_CONTEXT
 from distkeras.training import data as data_module
 from distkeras.training.compile_utils import flatten_outputs
+from distkeras.training.py_dataset_data import PyDatasetData
 from distkeras.training.randomness import TrainingRandomness
+from distkeras.utils.py_dataset import PyDataset
 from distkeras.utils.tree import flatten
 
 
@@ -76,6 +78,8 @@ class StepContext:
     ):
         if x is None:
             raise ValueError("No data given: pass x (and y) to this method.")
+        if isinstance(x, PyDataset):
+            return self._py_dataset_data(x, y, shuffle=shuffle, steps=steps)
         if data_module.is_iterable_data(x):
             if y is not None:
                 raise ValueError(
@@ -118,6 +122,28 @@ class StepContext:
                 }
             )
         self._check_inputs(data)
+        return data
+
+    def _py_dataset_data(self, dataset, y, *, shuffle: bool, steps):
+        if y is not None:
+            raise ValueError(
+                "When x is a PyDataset, y must be None: return (x, y) from its __getitem__."
+            )
+        if dataset.num_batches is None and steps is None:
+            raise ValueError(
+                f"{type(dataset).__name__} has no length (num_batches is None): pass "
+                "steps_per_epoch (or steps) to say how many batches an epoch has."
+            )
+        data = PyDatasetData(
+            dataset,
+            shuffle=shuffle,
+            seed=getattr(self.model, "_shuffle_seed", 0),
+            rank=self.rank,
+            world_size=self.world_size,
+            steps=steps,
+        )
+        if self.world_size > 1:
+            self._check_same_data({"steps": data.steps_per_epoch, "shuffle": shuffle})
         return data
 
     def _check_same_data(self, description: dict) -> None:

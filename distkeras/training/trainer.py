@@ -23,6 +23,7 @@ from distkeras.training.compile_utils import CompiledLoss, CompiledMetrics
 from distkeras.training.custom_loop import runner_for
 from distkeras.training.step_context import StepContext
 from distkeras.training.steps import CompileMetrics, KerasSteps, overrides_predict_step
+from distkeras.utils.py_dataset import PyDataset
 from distkeras.utils.tree import map_structure
 
 
@@ -413,7 +414,7 @@ def _unpack_validation(validation_data):
     if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
         x, y, *rest = validation_data
         return x, y, (rest[0] if rest else None)
-    if data_module.is_iterable_data(validation_data):
+    if data_module.is_iterable_data(validation_data) or isinstance(validation_data, PyDataset):
         return validation_data, None, None
     raise ValueError(
         "validation_data must be (x_val, y_val), (x_val, y_val, sample_weight) or an "

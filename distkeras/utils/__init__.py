@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from distkeras.backend import set_random_seed
+from distkeras.utils.py_dataset import PyDataset, Sequence
 from distkeras.utils.sequences import pad_sequences
 from distkeras.utils.serialization import (
     CustomObjectScope,
@@ -64,4 +65,6 @@ __all__ = [
     "register_keras_serializable",
     "custom_object_scope",
     "CustomObjectScope",
+    "PyDataset",
+    "Sequence",
 ]

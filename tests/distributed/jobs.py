@@ -38,9 +38,16 @@ class Job:
     env: tuple[tuple[str, str], ...] = ()
 
 
-_SHARED = ("comm_checks", "equivalence", "bn_checks", "reducer_checks", "inference_sync")
+_SHARED = (
+    "comm_checks",
+    "equivalence",
+    "bn_checks",
+    "reducer_checks",
+    "inference_sync",
+    "py_dataset_checks",
+)
 JOBS = {
-    "single": Job(1, "torch", "suite.py", ("equivalence",)),
+    "single": Job(1, "torch", "suite.py", ("equivalence", "py_dataset_checks")),
     "torch2": Job(2, "torch", "suite.py", _SHARED),
     "torch3": Job(3, "torch", "suite.py", ("equivalence", "bn_checks")),
     "mpi2": Job(2, "mpi", "suite.py", _SHARED),
