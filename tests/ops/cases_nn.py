@@ -286,6 +286,23 @@ CASES += [
     ),
     nn(
         "ctc_decode",
+        f32(2, 7, 6, low=-1, high=1),
+        np.array([7, 7], "int32"),
+        strategy="beam_search",
+        beam_width=8,
+        top_paths=3,
+        mask_index=None,
+        label="beam_wide_last_blank",
+    ),
+    nn(
+        "ctc_decode",
+        f32(2, 7, 6, low=-1, high=1),
+        np.array([5, 7], "int32"),
+        mask_index=None,
+        label="greedy_last_blank",
+    ),
+    nn(
+        "ctc_decode",
         f32(3, 6, 4),
         np.array([6, 4, 2], "int32"),
         strategy="beam_search",

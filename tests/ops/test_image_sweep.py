@@ -104,3 +104,33 @@ def test_affine_transform_broadcasts_one_transform():
     ours = distkeras.ops.image.affine_transform(IMGS, ROTATE)
     theirs = keras.ops.image.affine_transform(IMGS.copy(), np.stack([ROTATE, ROTATE]))
     assert_same(ours, theirs)
+
+
+def _blur_reference(images, size_x, size_y, sigma_x, sigma_y):
+    """Zero-padded "same" correlation of NHWC images with the separable Gaussian, by loops."""
+
+    def taps(size, sigma):
+        t = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+        return t / t.sum()
+
+    kernel = np.outer(taps(size_y, sigma_y), taps(size_x, sigma_x))
+    n, h, w, c = images.shape
+    top, left = (size_y - 1) // 2, (size_x - 1) // 2
+    padded = np.zeros((n, h + size_y - 1, w + size_x - 1, c), images.dtype)
+    padded[:, top : top + h, left : left + w] = images
+    out = np.zeros_like(images)
+    for i in range(h):
+        for j in range(w):
+            window = padded[:, i : i + size_y, j : j + size_x]
+            out[:, i, j] = np.einsum("nyxc,yx->nc", window, kernel)
+    return out
+
+
+@pytest.mark.parametrize("kernel_size,sigma", [((5, 3), (2.0, 0.7)), ((4, 4), (1.0, 1.0))])
+def test_gaussian_blur_rectangular_and_even_kernels(kernel_size, sigma):
+    # Keras's torch backend mis-shapes non-square kernels and grows the image by one for even
+    # ones; we follow its JAX backend: (x, y) pairs and "same" zero padding.
+    import distkeras.ops
+
+    ours = distkeras.ops.image.gaussian_blur(IMGS, kernel_size, sigma, "channels_last")
+    assert_same(ours, _blur_reference(IMGS, *kernel_size, *sigma))
