@@ -1,4 +1,4 @@
-"""``keras.ops.linalg``: decompositions, solves and norms on torch.linalg.
+"""Decompositions, solves and norms of ``keras.ops.linalg`` on torch.linalg.
 
 Each op is exported both as ``distkeras.ops.linalg.<name>`` and flat as ``distkeras.ops.<name>``,
 as Keras does. Inputs are converted with Keras's rules (numpy float64 stays float64, Python
