@@ -10,7 +10,10 @@ Guarantees, in order of importance:
 * Fail fast. The first worker that exits non-zero (an exception, `sys.exit(3)`, a signal such
   as SIGKILL from the OOM killer) makes the launcher send SIGTERM to all other workers,
   SIGKILL after `grace_period` seconds, print the failed rank with the tail of its output, and
-  exit with the worker's exit code (128 + signal number for a signal).
+  exit with the worker's exit code (128 + signal number for a signal). When the failed
+  worker says other ranks caused its failure (they failed, left, or never arrived at a
+  collective it timed out in), the report names those ranks, with their output's tail (a
+  stuck rank's Python stack), and the launcher exits with the culprit's code when it has one.
 * Signals. SIGINT, SIGTERM and SIGHUP are forwarded to every worker; the launcher exits after
   they end (a second one, or `grace_period` seconds, escalates to SIGKILL). SIGUSR1/SIGUSR2
   (SLURM's `--signal`, checkpoint requests) are forwarded and change nothing else.
@@ -185,6 +188,8 @@ class Supervisor:
         self.children: list[Child] = []
         self._signals: list[int] = []
         self._reported_exits: list[tuple[int, int]] = []
+        self._blames: dict[int, tuple[tuple[int, ...], str]] = {}  # rank -> (culprits, why)
+        self._codes: dict[int, int] = {}  # rank -> returncode, every worker that ended
         self._failure: tuple[int | None, int, str] | None = None
         self._requeue = False  # a worker exited with REQUEUE_EXIT_CODE
         self._stop_signal: int | None = None
@@ -207,6 +212,10 @@ class Supervisor:
     def report_exit(self, rank: int, returncode: int) -> None:
         """Called (from the pump thread) when a relay reports its worker's exit status."""
         self._reported_exits.append((rank, returncode))
+
+    def report_blame(self, rank: int, culprits: tuple[int, ...], why: str) -> None:
+        """Called (from the pump thread) when a worker says which ranks caused its failure."""
+        self._blames.setdefault(rank, (culprits, why))
 
     def run(self) -> GroupResult:
         """Supervises until every child has ended; returns how the group ended."""
@@ -254,6 +263,8 @@ class Supervisor:
             child.send(signal.SIGKILL)
 
     def _exited(self, rank: int | None, returncode: int, label: str) -> None:
+        if rank is not None:
+            self._codes.setdefault(rank, returncode)
         if returncode == 0:
             return
         if returncode == REQUEUE_EXIT_CODE:
@@ -301,9 +312,24 @@ class Supervisor:
         if self._failure is not None:
             rank, returncode, label = self._failure
             self.pump.wait_closed(rank, timeout=2.0)
-            self._print_tail(rank, label, returncode)
             restartable = self._stop_signal is None
-            return GroupResult(shell_exit_code(returncode), label, restartable)
+            culprits, why = self._blames.get(rank, ((), ""))
+            culprits = tuple(c for c in culprits if c != rank)
+            if not culprits:
+                self._print_tail(rank, label, returncode)
+                return GroupResult(shell_exit_code(returncode), label, restartable)
+            for culprit in culprits:
+                self.pump.wait_closed(culprit, timeout=2.0)
+                code = self._codes.get(culprit)
+                self._print_tail(
+                    culprit,
+                    f"rank {culprit}",
+                    code,
+                    cause=f"{label} stopped because {why}",
+                )
+            code = self._codes.get(culprits[0])
+            returncode = code if code not in (None, 0) else returncode
+            return GroupResult(shell_exit_code(returncode), f"rank {culprits[0]}", restartable)
         if self._requeue:
             _say(
                 f"the workers were preempted and exited {REQUEUE_EXIT_CODE}: requeue the job "
@@ -315,10 +341,18 @@ class Supervisor:
             return GroupResult(128 + int(self._stop_signal))
         return GroupResult(0)
 
-    def _print_tail(self, rank: int | None, label: str, returncode: int) -> None:
+    def _print_tail(
+        self, rank: int | None, label: str, returncode: int | None, cause: str = ""
+    ) -> None:
         errors, output = self.pump.tail(rank)
         lines, what = (errors, "stderr") if errors else (output, "output")
-        header = f"{label} failed with {describe_exit(returncode)}"
+        if cause:
+            # Blamed by the rank that failed: it failed (exit status known), or it is stuck
+            # or gone (the others were stopped before it ended).
+            ended = f"failed with {describe_exit(returncode)}" if returncode else "is to blame"
+            header = f"{label} {ended} ({cause})"
+        else:
+            header = f"{label} failed with {describe_exit(returncode)}"
         if not lines:
             _say(f"{header}; it wrote nothing.")
             return
@@ -384,6 +418,7 @@ def run_local(
     """
     pump = OutputPump(log_dir=log_dir)
     supervisor = Supervisor(pump, grace_period)
+    pump.on_blame = supervisor.report_blame
     supervisor.install_signal_handlers()
     reaper = Reaper()
     try:

@@ -157,6 +157,7 @@ def run_mpi(
     pump = OutputPump(log_dir=log_dir, prefixed_input=True)
     supervisor = Supervisor(pump, grace_period)
     pump.on_exit = supervisor.report_exit
+    pump.on_blame = supervisor.report_blame
     supervisor.install_signal_handlers()
     reaper = Reaper()
     try:

@@ -22,6 +22,9 @@ PREFIX = "[rank {}] "
 # launcher consumes instead of printing (ASCII record separator: never in normal output).
 EXIT_MARKER = b"\x1edistkeras-exit "
 _EXIT_LINE = re.compile(rb"\x1edistkeras-exit rank=(\d+) returncode=(-?\d+)")
+# A worker whose failure other ranks caused names them with this line on its stderr
+# (distkeras.distributed.comm.BLAME_MARKER; the launcher imports nothing from distkeras).
+_BLAME_LINE = re.compile(rb"\x1edistkeras-blame rank=(\d+) culprits=([\d,]+) ?([^\r\n]*)")
 _RANK_PREFIX = re.compile(rb"\[rank (\d+)\] ")
 _TERMINATOR = re.compile(rb"\r\n|\n|\r(?!$)")
 PARTIAL_FLUSH_S = 0.05
@@ -55,6 +58,9 @@ class OutputPump:
             printed unchanged, and exit markers are reported to `on_exit`.
         on_exit: Called from the pump thread as `on_exit(rank, returncode)` for every exit
             marker.
+        on_blame: Called from the pump thread as `on_blame(rank, culprits, text)` for every
+            blame line (a worker saying which ranks caused its failure); such lines are then
+            not printed. When None they pass through (a relay forwards them).
         stdout_fd: Where stdout lines go.
         stderr_fd: Where stderr lines go.
 
@@ -74,6 +80,7 @@ class OutputPump:
         tail_lines: int = 30,
         prefixed_input: bool = False,
         on_exit: Callable[[int, int], None] | None = None,
+        on_blame: Callable[[int, tuple[int, ...], str], None] | None = None,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
     ):
@@ -81,6 +88,7 @@ class OutputPump:
         self.tail_lines = tail_lines
         self.prefixed_input = prefixed_input
         self.on_exit = on_exit
+        self.on_blame = on_blame
         self.quiet_unprefixed = False  # set once a relay reported a failure
         self._dest = {"stdout": stdout_fd, "stderr": stderr_fd}
         self._broken: set[int] = set()
@@ -202,11 +210,15 @@ class OutputPump:
                     self._log(None, segment)
                     return
                 content = segment[prefix.end() :] if prefix else segment
+                if self._blamed(content):
+                    return
             else:
                 content = segment
             shown = segment
         else:
             content = segment
+            if stream.at_line_start and self._blamed(segment):
+                return
             # A bare "\r" (a progress bar about to redraw) needs no prefix of its own.
             labelled = stream.at_line_start and segment != b"\r"
             shown = (PREFIX.format(stream.rank).encode() if labelled else b"") + segment
@@ -221,6 +233,17 @@ class OutputPump:
         self._write(stream.dest, shown)
         self._log(stream.rank, content)
         self._collect_tail(stream, content)
+
+    def _blamed(self, line: bytes) -> bool:
+        """Reports (and hides) a worker's blame line; False for any other line."""
+        if self.on_blame is None:
+            return False
+        blame = _BLAME_LINE.match(line)
+        if blame is None:
+            return False
+        culprits = tuple(int(r) for r in blame.group(2).split(b",") if r)
+        self.on_blame(int(blame.group(1)), culprits, blame.group(3).decode("utf-8", "replace"))
+        return True
 
     def _write(self, fd: int, data: bytes) -> None:
         if fd in self._broken:

@@ -41,11 +41,58 @@ class CollectiveError(RuntimeError):
 
     The communicator is unusable afterwards; the process should exit (the launcher then
     stops the other workers).
+
+    Attributes:
+        culprits: The ranks whose failure, departure or delay caused this error, when known
+            (the launcher then reports them instead of the rank that raised).
+        summary: What went wrong in one line, without the advice.
     """
+
+    def __init__(self, message: str, culprits: tuple[int, ...] = (), summary: str = ""):
+        super().__init__(message)
+        self.culprits = tuple(culprits)
+        self.summary = summary or message  # one line for the launcher's report
 
 
 class CollectiveTimeoutError(CollectiveError, TimeoutError):
     """A collective waited longer than the timeout for the other workers."""
+
+
+class Position:
+    """Where the training loop is; fit updates it every step, collectives record it.
+
+    Two attribute writes per step: no host sync, nothing else on the per-step path.
+    """
+
+    __slots__ = ("epoch", "step")
+
+    def __init__(self) -> None:
+        self.epoch: int | None = None
+        self.step: int | None = None
+
+
+POSITION = Position()
+
+
+def describe_collective(ticket: tuple) -> str:
+    """'all_reduce #12 (epoch 0, step 2)' for a ``(seq, op, epoch, step)`` ticket: a collective
+    by its per-rank sequence number (the same on every rank for the same call)."""
+    seq, what, epoch, step = ticket
+    if not seq:
+        return "none yet"
+    if epoch is None:
+        where = ""
+    elif step is None:
+        where = f" (epoch {epoch}, after its steps)"
+    else:
+        where = f" (epoch {epoch}, step {step})"
+    return f"{what} #{seq}{where}"
+
+
+# A line a worker writes to stderr, under distkeras-launch only, to say that ranks other than
+# itself caused its failure; the launcher's failure report then names them (launcher/streams.py
+# repeats it: the launcher imports nothing from distkeras).
+BLAME_MARKER = "\x1edistkeras-blame"
 
 
 def timeout_message(what: str, rank: int, timeout_s: float) -> str:
@@ -83,6 +130,16 @@ class Communicator(ABC):
     rank: int = 0
     world_size: int = 1
     timeout_s: float = DEFAULT_TIMEOUT_S
+    # Collectives this rank has started, and the last one as (seq, op, epoch, step): what a
+    # hang diagnosis compares across ranks.
+    seq: int = 0
+    last: tuple = (0, None, None, None)
+
+    def _track(self, what: str) -> tuple:
+        """Counts a collective this rank starts; returns its (seq, op, epoch, step)."""
+        self.seq += 1
+        self.last = (self.seq, what, POSITION.epoch, POSITION.step)
+        return self.last
 
     @abstractmethod
     def all_reduce(self, tensor: torch.Tensor, op: str = "sum", async_op: bool = False):

@@ -6,18 +6,16 @@ CUDA tensors go straight to a CUDA-aware MPI, else through pinned host buffers.
 
 MPI has no timeouts of its own, so every operation here is non-blocking and completed by
 polling ``Test`` against a deadline (``DISTKERAS_TIMEOUT``): a stuck peer raises
-:class:`CollectiveTimeoutError` instead of hanging. A request that timed out can never be
-completed, so the process then exits without ``MPI_Finalize`` (which would wait for it),
-and mpiexec ends the other ranks.
+:class:`CollectiveTimeoutError` instead of hanging, naming the ranks that did not arrive and
+where they are (``mpi_watch``). A side channel also tells the peers at once when a rank fails
+or leaves, and a failing rank exits without ``MPI_Finalize`` (``exits``): no failure waits
+for the timeout, and mpiexec ends the other ranks.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
 import pickle
-import sys
 import time
 
 import numpy as np
@@ -29,11 +27,16 @@ from distkeras.distributed.comm import (
     Communicator,
     Work,
     check_op,
+    describe_collective,
     timeout_message,
 )
 
 # Polls between clock reads and yields: MPICH's own MPI_Wait also spins and yields.
 _POLLS_PER_CHECK = 256
+# After spinning this long, a wait sleeps between checks: a slow or stuck peer (often on the
+# same cores) then gets the CPU instead of this rank's busy loop.
+_SPIN_S = 0.05
+_NAP_S = 0.001
 
 
 def _mpi():
@@ -56,17 +59,17 @@ def _cuda_aware(MPI) -> bool:
 
 
 class _MPIWork(Work):
-    def __init__(self, comm: MPICommunicator, request, what: str, finish=None):
+    def __init__(self, comm: MPICommunicator, request, ticket: tuple, finish=None):
         self.comm = comm
         self.request = request
-        self.what = what
+        self.ticket = ticket
         self.finish = finish
 
     def wait(self) -> None:
         if self.request is None:
             return
         request, self.request = self.request, None
-        self.comm._wait(request, self.what)
+        self.comm._wait(request, self.ticket)
         if self.finish is not None:
             finish, self.finish = self.finish, None
             finish()
@@ -95,21 +98,71 @@ class MPICommunicator(Communicator):
         self.cuda_aware = _cuda_aware(MPI)
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
         self._broken: str | None = None
-        atexit.register(self._abort_if_broken)
+        from distkeras.distributed import exits, mpi_watch
+
+        self._watch = mpi_watch.Watcher(self) if self.world_size > 1 else None
+        exits.install(self)
 
     # ------------------------------------------------------------------ waiting, errors
-    def _wait(self, request, what: str) -> None:
+    def _wait(self, request, ticket: tuple) -> None:
         if request.Test():
             return
-        deadline = time.monotonic() + self.timeout_s
+        start = time.monotonic()
+        nap_after, deadline = start + _SPIN_S, start + self.timeout_s
+        notices = self._watch.notices if self._watch is not None else ()
         polls = 0
         while not request.Test():
             polls += 1
             if polls % _POLLS_PER_CHECK == 0:
-                if time.monotonic() > deadline:
-                    self._broken = f"{what} timed out"
-                    raise CollectiveTimeoutError(timeout_message(what, self.rank, self.timeout_s))
-                os.sched_yield()
+                if notices:
+                    self._peer_gone(ticket)
+                now = time.monotonic()
+                if now > deadline:
+                    self._timed_out(ticket)
+                if now > nap_after:
+                    time.sleep(_NAP_S)
+                else:
+                    os.sched_yield()
+
+    def _peer_gone(self, ticket: tuple) -> None:
+        """Raises if a peer that failed or left will never join the collective ``ticket``."""
+        for notice in self._watch.notices:
+            if notice["kind"] == "left" and notice["seq"] >= ticket[0]:
+                continue  # it took part in this collective before leaving
+            peer = notice["rank"]
+            culprits = tuple(notice.get("culprits") or ()) or (peer,)
+            if notice["kind"] == "left":
+                why = (
+                    f"rank {peer} ended after its collective "
+                    f"{describe_collective(tuple(notice['last']))} (it exited or returned "
+                    "early; every rank must run the same fit/evaluate/predict calls)"
+                )
+            elif notice.get("code") == 0:
+                why = f"rank {peer} left fit early with {notice['text']}"
+            else:
+                why = f"rank {peer} failed: {notice['text']}"
+            self._broken = f"{describe_collective(ticket)}: {why}"
+            summary = f"rank {self.rank}'s {describe_collective(ticket)} cannot complete: {why}"
+            raise CollectiveError(
+                f"Rank {self.rank}: {describe_collective(ticket)} cannot complete because {why}.",
+                culprits=culprits,
+                summary=summary,
+            )
+
+    def _timed_out(self, ticket: tuple) -> None:
+        what = describe_collective(ticket)
+        self._broken = f"{what} timed out"
+        message = timeout_message(what, self.rank, self.timeout_s)
+        culprits: tuple = ()
+        summary = f"rank {self.rank} timed out in {what} after {self.timeout_s:g} s"
+        if self._watch is not None:
+            from distkeras.distributed import mpi_watch
+
+            answers = self._watch.ask_where(ticket)
+            found, culprits = mpi_watch.diagnose(ticket, answers, self.rank, self.world_size)
+            message = f"{message} Diagnosis: {found}"
+            summary = f"{summary}: {found}"
+        raise CollectiveTimeoutError(message, culprits=culprits, summary=summary)
 
     def _check_usable(self, what: str) -> None:
         if self._broken is not None:
@@ -118,17 +171,24 @@ class MPICommunicator(Communicator):
                 f"({self._broken})."
             )
 
-    def _abort_if_broken(self) -> None:
-        if self._broken is None:
+    # ------------------------------------------------------------------ leaving (exits)
+    def announce_failure(self, text: str, code: int, culprits: tuple = ()) -> None:
+        """Tells every peer that this rank fails, so none waits for it."""
+        if self._watch is not None:
+            self._watch.tell_everyone(
+                {"kind": "failed", "rank": self.rank, "text": text, "code": code,
+                 "culprits": list(culprits), "last": self.last}
+            )  # fmt: skip
+
+    def close(self, failed: bool) -> None:
+        """At exit: say which collective this rank reached, stop the side channel."""
+        watch, self._watch = self._watch, None
+        if watch is None:
             return
-        # A timed-out request never completes, and MPI_Finalize would wait for it (and for
-        # the stuck peer) forever. Leaving without it makes mpiexec end the other ranks; the
-        # error was already printed. (MPI_Abort would also work, but may kill the processes
-        # relaying this rank's output before they print it.)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(1)
+        if not failed:
+            watch.tell_everyone({"kind": "left", "rank": self.rank, "seq": self.seq,
+                                 "last": self.last})  # fmt: skip
+        watch.close()
 
     def _done(self, work: _MPIWork, async_op: bool):
         if async_op:
@@ -168,18 +228,20 @@ class MPICommunicator(Communicator):
                 inner.wait()
                 tensor.copy_(wide)
 
-            return self._done(_MPIWork(self, _Completed(), "all_reduce", finish), async_op)
+            return self._done(_MPIWork(self, _Completed(), inner.ticket, finish), async_op)
         buffer, back = self._host_view(tensor)
+        ticket = self._track("all_reduce")
         request = self.world.Iallreduce(self.MPI.IN_PLACE, buffer, op=self._ops[op])
-        return self._done(_MPIWork(self, request, "all_reduce", back), async_op)
+        return self._done(_MPIWork(self, request, ticket, back), async_op)
 
     def broadcast(self, tensor, src=0, async_op=False):
         self._check_usable("broadcast")
         if tensor.dtype == torch.bfloat16:
             return self.broadcast(tensor.view(torch.int16), src=src, async_op=async_op)
         buffer, back = self._host_view(tensor)
+        ticket = self._track("broadcast")
         request = self.world.Ibcast(buffer, root=src)
-        return self._done(_MPIWork(self, request, "broadcast", back), async_op)
+        return self._done(_MPIWork(self, request, ticket, back), async_op)
 
     # ---------------------------------------------------------------------- objects
     def all_gather_object(self, obj):
@@ -187,13 +249,14 @@ class MPICommunicator(Communicator):
         data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8)
         sizes = np.zeros(self.world_size, dtype=np.int64)
         mine = np.array([data.size], dtype=np.int64)
-        self._wait(self.world.Iallgather(mine, sizes), "all_gather_object")
+        ticket = self._track("all_gather_object")
+        self._wait(self.world.Iallgather(mine, sizes), ticket)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         gathered = np.empty(int(sizes.sum()), dtype=np.uint8)
         request = self.world.Iallgatherv(
             data, [gathered, (sizes.tolist(), offsets.tolist()), self.MPI.BYTE]
         )
-        self._wait(request, "all_gather_object")
+        self._wait(request, ticket)
         return [
             pickle.loads(gathered[start : start + size].tobytes())
             for start, size in zip(offsets.tolist(), sizes.tolist())
@@ -203,20 +266,28 @@ class MPICommunicator(Communicator):
         self._check_usable("broadcast_object")
         data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8) if self.rank == src else None
         size = np.array([data.size if data is not None else 0], dtype=np.int64)
-        self._wait(self.world.Ibcast(size, root=src), "broadcast_object")
+        ticket = self._track("broadcast_object")
+        self._wait(self.world.Ibcast(size, root=src), ticket)
         if data is None:
             data = np.empty(int(size[0]), dtype=np.uint8)
         else:
             data = data.copy()  # Ibcast wants a writable buffer on every rank
-        self._wait(self.world.Ibcast(data, root=src), "broadcast_object")
+        self._wait(self.world.Ibcast(data, root=src), ticket)
         return obj if self.rank == src else pickle.loads(data.tobytes())
 
     def barrier(self):
         self._check_usable("barrier")
-        self._wait(self.world.Ibarrier(), "barrier")
+        self._wait(self.world.Ibarrier(), self._track("barrier"))
 
     def shutdown(self):
-        return None
+        # Stop listening (no departure notice: the process may well go on), forget the exit
+        # hooks; MPI itself stays initialised until exit, as MPI requires.
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close(wait_s=0.0)
+        from distkeras.distributed import exits
+
+        exits.uninstall(self)
 
 
 class _Completed:

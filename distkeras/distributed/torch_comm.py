@@ -108,6 +108,11 @@ class TorchCommunicator(Communicator):
             atexit.register(self.shutdown)
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
+        # A failing rank leaves at once with its exit code (no graceful teardown that could
+        # outlast its peers' failure), so the job's first failure is the real one.
+        from distkeras.distributed import exits
+
+        exits.install(self)
 
     # ------------------------------------------------------------------ error handling
     def _check_usable(self, what: str) -> None:

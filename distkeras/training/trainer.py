@@ -16,6 +16,8 @@ import torch
 from distkeras import backend, mixed_precision
 from distkeras import callbacks as callbacks_module
 from distkeras import optimizers as optimizers_module
+from distkeras.distributed.comm import POSITION
+from distkeras.distributed.exits import failure_scope
 from distkeras.layers.base import CALL_CONTEXT
 from distkeras.training import data as data_module
 from distkeras.training import preemption
@@ -201,7 +203,8 @@ class Trainer(KerasSteps):
         self.stop_training = False
         self._initial_epoch = self._initial_step = self._resume_epoch_state = None
         step = runner_for(self, step)  # the model's own train_step, or the fused one
-        with preemption.PreemptionGuard() as guard:
+        # failure_scope: a rank leaving fit by an exception or sys.exit tells its peers.
+        with preemption.PreemptionGuard() as guard, failure_scope():
             callback_list.on_train_begin()
             if self._initial_epoch is not None:
                 initial_epoch = self._initial_epoch
@@ -233,6 +236,7 @@ class Trainer(KerasSteps):
             for index, batch in enumerate(train.epoch(epoch)):
                 if index < skip:
                     continue
+                POSITION.epoch, POSITION.step = epoch, index  # named in collective errors
                 callback_list.on_train_batch_begin(index)
                 step.rng.begin(batch)  # per-sample random draws: worker-count independent
                 step.train_step(batch, vote=guard.requested)
@@ -244,6 +248,7 @@ class Trainer(KerasSteps):
                 if self.stop_training:
                     break
             skip = 0
+            POSITION.step = None
             step.average_non_trainable()
             logs = step.epoch_logs()
             if val is not None and _should_validate(epoch, validation_freq):

@@ -1,0 +1,65 @@
+"""A few training steps with one injected fault, for the fail-fast matrix: `... DIR FAULT`.
+
+Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last rank for
+`stuck`) injects FAULT after noting the time in DIR/fault:
+
+    raise    raises RuntimeError("injected failure on rank 1")
+    kill     SIGKILLs itself
+    exit3    calls sys.exit(3)
+    exit0    calls sys.exit(0) in the middle of training
+    term     (rank 0) writes DIR/ready and keeps training slowly until the test signals the job
+    stuck    sleeps for a minute in the callback (the others wait in the next all-reduce)
+"""
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import distkeras
+from distkeras import distributed, layers
+
+folder, fault = Path(sys.argv[1]), sys.argv[2]
+rank = distributed.rank()
+(folder / f"pid{rank}").write_text(str(os.getpid()))
+
+
+def note(name: str) -> None:
+    (folder / f"{name}.tmp").write_text(repr(time.time()))
+    os.replace(folder / f"{name}.tmp", folder / name)
+
+
+class Fault(distkeras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if fault == "term":
+            if rank == 0 and batch == 2:
+                note("ready")
+            if batch >= 2:
+                time.sleep(0.05)  # keep training until the signal arrives
+            return
+        if batch != 2 or rank != 1:
+            return
+        note("fault")
+        if fault == "raise":
+            raise RuntimeError("injected failure on rank 1")
+        if fault == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if fault == "exit3":
+            sys.exit(3)
+        if fault == "exit0":
+            sys.exit(0)
+        if fault == "stuck":
+            time.sleep(60)
+
+
+distkeras.utils.set_random_seed(1)
+x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+y = x.sum(axis=1, keepdims=True)
+model = distkeras.Sequential([distkeras.Input((4,)), layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+epochs = 400 if fault == "term" else 2
+model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[Fault()])
+print(f"rank {rank} finished", flush=True)

@@ -1,0 +1,200 @@
+"""No failure hangs any launch mode: every cell of {launch mode} x {fault}.
+
+Launch modes: distkeras-launch (default backend: MPI on CPU), --backend torch, --backend mpi,
+plain mpiexec, plain torchrun. Faults, injected by rank 1 at step 2 of a tiny fit
+(scripts/fail_fast_job.py): an exception, SIGKILL, sys.exit(3), and SIGTERM sent to the
+launcher (distkeras-launch, mpiexec or torchrun) in the middle of training. In every cell:
+
+* the job ends within END_S seconds of the fault, with a non-zero exit code;
+* the output names the failing rank with its error;
+* no process of the job is left (the process table is searched for the cell's marker
+  variable, which every process of the job inherits).
+
+The jobs are started a few at a time by a module fixture, so the cells' start-up (two
+workers importing torch each) overlaps; each test waits for its own cell.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from launcher.mpi import find_mpiexec
+from tests.faults import REPO, SCRIPTS, worker_env
+
+JOB = SCRIPTS / "fail_fast_job.py"
+MODES = ("launch", "launch-torch", "launch-mpi", "mpiexec", "torchrun")
+FAULTS = ("raise", "kill", "exit3", "term")
+END_S = 10.0  # from the fault to the end of every process of the job
+PARALLEL = 3
+START_TIMEOUT_S = 90.0
+
+
+def command(mode: str, folder: Path, fault: str) -> list[str]:
+    script = [str(JOB), str(folder), fault]
+    launch = [sys.executable, "-m", "launcher", "-n", "2"]
+    if mode == "launch":
+        return [*launch, *script]
+    if mode == "launch-torch":
+        return [*launch, "--backend", "torch", *script]
+    if mode == "launch-mpi":
+        return [*launch, "--backend", "mpi", *script]
+    if mode == "mpiexec":
+        return [find_mpiexec(), "-n", "2", sys.executable, *script]
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--master-port", str(_free_port()), "--monitor-interval", "0.1", *script,
+    ]  # fmt: skip
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cell:
+    """One job: started, faulted, watched until it and all its processes are gone."""
+
+    def __init__(self, mode: str, fault: str, root: Path):
+        self.mode, self.fault = mode, fault
+        self.folder = root / f"{mode}-{fault}"
+        self.folder.mkdir()
+        self.marker = uuid.uuid4().hex
+        self.done = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as error:  # reported by the cell's test
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            self.done.set()
+
+    def _run(self) -> None:
+        env = {**worker_env(), "DISTKERAS_TIMEOUT": "30", "DISTKERAS_FAULT_CELL": self.marker}
+        with open(self.folder / "out", "wb") as out:
+            proc = subprocess.Popen(
+                command(self.mode, self.folder, self.fault),
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            fault_file = self.folder / ("ready" if self.fault == "term" else "fault")
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not fault_file.exists() and proc.poll() is None:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise AssertionError(f"no fault within {START_TIMEOUT_S} s")
+                time.sleep(0.02)
+            if self.fault == "term" and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                self.fault_at = time.time()
+            else:
+                self.fault_at = float(fault_file.read_text()) if fault_file.exists() else None
+            try:
+                self.code = proc.wait(timeout=END_S + 20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                self.code = proc.wait()
+            self.ended = time.time()
+            until = (self.fault_at or time.time()) + END_S
+            self.leftovers = _processes_with(self.marker, until=until)
+            for pid in self.leftovers:  # do not leak them into other tests
+                with _suppress():
+                    os.kill(pid, signal.SIGKILL)
+        self.output = (self.folder / "out").read_text(errors="replace")
+
+
+class _suppress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return exc[0] is not None and issubclass(exc[0], OSError)
+
+
+def _processes_with(marker: str, until: float) -> list[int]:
+    """Pids whose environment holds the cell's marker, once none is left or at `until`."""
+    needle = f"DISTKERAS_FAULT_CELL={marker}".encode()
+    while True:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    environ = Path(f"/proc/{entry}/environ").read_bytes()
+                except OSError:
+                    continue
+                if needle in environ.split(b"\0"):
+                    found.append(int(entry))
+        if not found or time.time() > until:
+            return found
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fail_fast")
+    all_cells = {(m, f): Cell(m, f, root) for m in MODES for f in FAULTS}
+    pending = list(all_cells.values())
+    slots = threading.Semaphore(PARALLEL)
+
+    def start_all():
+        for cell in pending:
+            slots.acquire()
+
+            def run(cell=cell):
+                try:
+                    cell.run()
+                finally:
+                    slots.release()
+
+            threading.Thread(target=run, daemon=True).start()
+
+    threading.Thread(target=start_all, daemon=True).start()
+    return all_cells
+
+
+# What names the failing rank (rank 1) and its error, per launch mode and fault.
+def expected_text(mode: str, fault: str) -> list[str]:
+    launcher = mode.startswith("launch")
+    if fault == "raise":
+        named = "rank 1 failed" if launcher else "rank 1 failed (RuntimeError"
+        return [named, "RuntimeError: injected failure on rank 1"]
+    if fault == "exit3":
+        return ["rank 1 failed with exit code 3"] if launcher else ["rank 1 failed (sys.exit(3))"]
+    if fault == "kill":
+        if launcher:
+            return ["rank 1 failed with signal SIGKILL"]
+        if mode == "mpiexec":
+            return ["BAD TERMINATION", "signal 9"]
+        return ["rank      : 1", "Signal 9 (SIGKILL)"]
+    # term: the signal reached the job, and every rank said why it stopped.
+    if launcher:
+        return ["received SIGTERM; forwarding it to the workers"]
+    return ["distkeras: Training preempted"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("mode", MODES)
+def test_every_rank_ends_fast_named_and_nothing_is_left(cells, mode, fault):
+    cell = cells[(mode, fault)]
+    assert cell.done.wait(START_TIMEOUT_S * 3), "the cell never finished"
+    assert cell.error is None, cell.error
+    tail = cell.output[-4000:]
+    assert cell.fault_at is not None, f"the fault never happened:\n{tail}"
+    assert cell.code != 0, f"exit code 0:\n{tail}"
+    took = cell.ended - cell.fault_at
+    assert took < END_S, f"the job ended {took:.1f} s after the fault:\n{tail}"
+    assert not cell.leftovers, f"processes left behind: {cell.leftovers}\n{tail}"
+    for text in expected_text(mode, fault):
+        assert text in cell.output, f"{text!r} not in the output:\n{tail}"
