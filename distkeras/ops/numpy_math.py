@@ -342,6 +342,8 @@ def _ldexp(x1, x2):
     dtype = result_type(x1.dtype, x2.dtype, float)
     if _name(x2) not in INT_TYPES:
         raise TypeError(f"ldexp exponent must be an integer type. Received: x2 dtype={x2.dtype}")
+    # torch.ldexp writes into a tensor shaped like x1, so x1 takes the broadcast shape first.
+    x1 = x1.expand(torch.broadcast_shapes(x1.shape, x2.shape))
     return cast(torch.ldexp(x1, x2), dtype)
 
 

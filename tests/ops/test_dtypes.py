@@ -11,6 +11,8 @@ from distkeras.ops import dtypes
 from tests.ops.keras_reference import assert_same, import_keras
 
 keras = import_keras()
+# Keras's torch backend warns about its own deprecated torch calls (``.T``, resized outputs).
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:keras")
 from keras.src.backend.common import dtypes as keras_dtypes  # noqa: E402
 
 NAMES = [n for n in keras_dtypes.ALLOWED_DTYPES if n != "string"]

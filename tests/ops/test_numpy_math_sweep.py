@@ -9,6 +9,8 @@ from tests.ops import cases_numpy_math, cases_numpy_reduce
 from tests.ops.keras_reference import assert_same, import_keras, keras_op, our_op
 
 keras = import_keras()
+# Keras's torch backend warns about its own deprecated torch calls (``.T``, resized outputs).
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:keras")
 
 MATH_NAMES = [
     "abs",
