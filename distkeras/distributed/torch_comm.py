@@ -10,10 +10,15 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import json
+import os
+import socket
+import sys
 
 import torch
 import torch.distributed as dist
 
+from distkeras.distributed import env, netif
 from distkeras.distributed.comm import (
     CollectiveError,
     CollectiveTimeoutError,
@@ -25,6 +30,7 @@ from distkeras.distributed.comm import (
 
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 _TIMEOUT_WORDS = ("timed out", "timeout")
+_AGENT_STORE = "TORCHELASTIC_USE_AGENT_STORE"  # torchrun's agent hosts MASTER_ADDR's store
 _PEER_GONE_WORDS = ("connection closed", "connection reset", "broken pipe", "peer")
 
 
@@ -88,21 +94,7 @@ class TorchCommunicator(Communicator):
                     f"MASTER_PORT (received {master_addr!r}:{master_port!r}), launch with "
                     "distkeras-launch or torchrun, or use the MPI backend under mpiexec."
                 )
-            try:
-                dist.init_process_group(
-                    backend=backend,
-                    init_method=f"tcp://{master_addr}:{int(master_port)}",
-                    rank=rank,
-                    world_size=world_size,
-                    # A dead or stuck peer turns into an error on the survivors after this.
-                    timeout=datetime.timedelta(seconds=self.timeout_s),
-                )
-            except RuntimeError as error:
-                raise CollectiveError(
-                    f"Rank {rank}: could not join the process group at "
-                    f"{master_addr}:{master_port} with {world_size} workers within "
-                    f"{self.timeout_s:g} s: {error}"
-                ) from error
+            self._join(rank, world_size, master_addr, int(master_port))
             # Leaving the group before interpreter teardown avoids an abort at exit when an
             # operation is still pending (e.g. the process fails mid-step).
             atexit.register(self.shutdown)
@@ -113,6 +105,117 @@ class TorchCommunicator(Communicator):
         from distkeras.distributed import exits
 
         exits.install(self)
+
+    # ----------------------------------------------------------------------- rendezvous
+    def _join(self, rank: int, world_size: int, master_addr: str, master_port: int) -> None:
+        """Picks the interface, meets the others at the store, then builds the group."""
+        info = env.detect()
+        route, said = netif.configure(master_addr, spans_nodes=info.local_world_size < world_size)
+        self._me = {"host": socket.gethostname(), "address": route.address,
+                    "interface": route.interface,
+                    "gloo": os.environ.get(netif.GLOO_IFNAME)}  # fmt: skip
+        if netif.verbose():
+            print(f"distkeras: rank {rank} on {self._me['host']}: {said}", file=sys.stderr)
+        timeout = datetime.timedelta(seconds=self.timeout_s)
+        self._beacon = netif.Beacon()
+        self._me["beacon"] = self._beacon.port
+        # One key space per attempt: a torchrun agent's store outlives a restart.
+        self._prefix = f"distkeras/{info.restart_count}/node/"
+        store = None
+        try:
+            store = dist.TCPStore(
+                master_addr,
+                master_port,
+                world_size,
+                # Under torchrun the agent may host the store; otherwise rank 0 does.
+                is_master=rank == 0 and os.environ.get(_AGENT_STORE) != "True",
+                timeout=timeout,
+                wait_for_workers=False,
+                multi_tenant=True,
+            )
+            store.set(f"{self._prefix}{rank}", json.dumps(self._me))
+            # Everyone registers first (as long as the timeout allows, like the store's own
+            # wait for workers), so a failure below can say where each worker is.
+            store.wait([f"{self._prefix}{r}" for r in range(world_size)], timeout)
+            dist.init_process_group(
+                backend=self.backend,
+                store=store,
+                rank=rank,
+                world_size=world_size,
+                # A dead or stuck peer turns into an error on the survivors after this.
+                timeout=timeout,
+            )
+        except (RuntimeError, ValueError) as error:
+            self._beacon.close()
+            raise CollectiveError(
+                f"Rank {rank}: could not join the process group at {master_addr}:{master_port} "
+                f"with {world_size} workers within {self.timeout_s:g} s. "
+                f"{self._who_registered(store, world_size, master_addr, master_port)} "
+                f"Backend error: {error}"
+            ) from error
+        self._peers = {r: json.loads(store.get(f"{self._prefix}{r}")) for r in range(world_size)}
+
+    def _who_registered(self, store, world_size: int, master_addr: str, port: int) -> str:
+        me = f"this node ({self._node_text(self._me)})"
+        if store is None:
+            return (
+                f"The rendezvous store at {master_addr}:{port} could not be reached from {me}: "
+                "check that the master node is up and reachable from this interface, and that "
+                "the port is open."
+            )
+        nodes: dict[str, list[int]] = {}
+        missing = []
+        for r in range(world_size):
+            key = f"{self._prefix}{r}"
+            try:
+                if not store.check([key]):
+                    missing.append(r)
+                    continue
+                nodes.setdefault(self._node_text(json.loads(store.get(key))), []).append(r)
+            except RuntimeError:
+                missing.append(r)
+        seen = "; ".join(f"ranks {netif.rank_ranges(rs)} on {where}" for where, rs in nodes.items())
+        text = f"Workers that reached the store: {seen or 'none'}."
+        if missing:
+            text += f" Never arrived: ranks {netif.rank_ranges(missing)}."
+        return (
+            text + " Every worker connects to every other at the addresses above: each node must "
+            f"reach the others' (set {netif.GLOO_IFNAME} / {netif.NCCL_IFNAME} to choose the "
+            "interface)."
+        )
+
+    @staticmethod
+    def _node_text(node: dict) -> str:
+        text = f"host {node.get('host')}, {node.get('address')} on {node.get('interface')}"
+        if node.get("gloo") != node.get("interface"):  # gloo listens elsewhere: say where
+            pinned = node.get("gloo")
+            text += f", gloo on {pinned}" if pinned else ", gloo on the hostname's address"
+        return text
+
+    def _network_verdict(self) -> str:
+        """After a failed collective: which peers on other nodes still answer, and how."""
+        peers = getattr(self, "_peers", None)
+        if not peers:
+            return ""
+        mine = self._me.get("address")
+        targets = {r: (p["address"], p["beacon"]) for r, p in peers.items()
+                   if r != self.rank and p.get("address") and p["address"] != mine}  # fmt: skip
+        if not targets:
+            return ""
+        verdicts = netif.probe_all(targets)
+        unreachable = [r for r, v in verdicts.items() if v == "unreachable"]
+        gone = [r for r, v in verdicts.items() if v == "gone"]
+        parts = []
+        if unreachable:
+            where = "; ".join(sorted({self._node_text(peers[r]) for r in unreachable}))
+            parts.append(
+                f"Unreachable peer: ranks {netif.rank_ranges(unreachable)} ({where}) did not "
+                f"answer from this node ({self._node_text(self._me)}) within "
+                f"{netif.PROBE_TIMEOUT_S:g} s: the network between the nodes is down."
+            )
+        if gone:
+            parts.append(f"Ranks {netif.rank_ranges(gone)} answer no more: their process ended.")
+        return " ".join(parts)
 
     # ------------------------------------------------------------------ error handling
     def _check_usable(self, what: str) -> None:
@@ -138,7 +241,10 @@ class TorchCommunicator(Communicator):
             message = f"Rank {self.rank}: {what} failed."
             kind = CollectiveError
         self._broken = f"{what}: {text.splitlines()[0] if text else type(error).__name__}"
+        network = self._network_verdict()
         self.shutdown()
+        if network:
+            message = f"{message} {network}"
         raise kind(f"{message} Backend error: {text}") from error
 
     def _run(self, what: str, fn, *args, async_op: bool = False, **kwargs):
