@@ -6,6 +6,7 @@ from distkeras.layers import (
     attention,
     conv,
     core,
+    image_preprocessing,
     merging,
     normalization,
     op_layer,  # noqa: F401  (registers the handler: ops on KerasTensors become nodes)
@@ -22,6 +23,7 @@ from distkeras.layers.attention import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
 from distkeras.layers.core import *  # noqa: F403
+from distkeras.layers.image_preprocessing import *  # noqa: F403
 from distkeras.layers.input import Input, InputLayer, KerasTensor  # noqa: F401
 from distkeras.layers.merging import *  # noqa: F403
 from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
@@ -48,6 +50,7 @@ _FAMILIES = (
     attention,
     conv,
     core,
+    image_preprocessing,
     merging,
     normalization,
     pooling,

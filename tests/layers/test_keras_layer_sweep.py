@@ -30,8 +30,27 @@ CASES = [
     ("RMSNormalization", {}, (3, 6)),
     ("RMSNormalization", {"axis": -1, "epsilon": 1e-3}, (3, 4, 5)),
     ("RMSNormalization", {"axis": [1, 2]}, (3, 4, 5)),
+    ("Resizing", {"height": 4, "width": 6}, (2, 8, 9, 3)),
+    ("Resizing", {"height": 5, "width": 5, "interpolation": "nearest"}, (2, 8, 9, 3)),
+    ("Resizing", {"height": 6, "width": 4, "interpolation": "bicubic"}, (2, 5, 7, 2)),
+    ("Resizing", {"height": 4, "width": 4, "crop_to_aspect_ratio": True}, (2, 8, 6, 3)),
+    ("Resizing", {"height": 4, "width": 4, "pad_to_aspect_ratio": True}, (2, 8, 6, 3)),
+    ("Resizing", {"height": 3, "width": 5, "data_format": "channels_first"}, (2, 3, 8, 9)),
+    ("Resizing", {"height": 4, "width": 4, "antialias": True}, (2, 9, 9, 1)),
+    ("Resizing", {"height": 4, "width": 3}, (8, 9, 3)),
+    ("CenterCrop", {"height": 4, "width": 3}, (2, 8, 9, 3)),
+    ("CenterCrop", {"height": 3, "width": 3}, (2, 4, 5, 1)),
+    ("CenterCrop", {"height": 4, "width": 5, "data_format": "channels_first"}, (2, 3, 7, 8)),
+    ("CenterCrop", {"height": 10, "width": 6}, (2, 5, 8, 3)),
+    ("CenterCrop", {"height": 3, "width": 2}, (5, 6, 2)),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
+# Single images (rank 3) have no batch axis: neither the harness nor a model input takes them.
+BATCHED = [
+    (case, case_id)
+    for case, case_id in zip(CASES, IDS)
+    if not (len(case[2]) == 3 and case[0] in ("Resizing", "CenterCrop"))
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +80,16 @@ def test_predictions_match_keras_on_the_same_weights(keras, name, kwargs, shape)
     assert set(ours.get_config()) == set(theirs.get_config())
 
 
-@pytest.mark.parametrize(("name", "kwargs", "shape"), CASES, ids=IDS)
+@pytest.mark.parametrize(
+    ("name", "kwargs", "shape"), [c for c, _ in BATCHED], ids=[i for _, i in BATCHED]
+)
 def test_layer_harness(name, kwargs, shape):
     run_layer_test(getattr(layers, name), kwargs, shape, training_step=name == "RMSNormalization")
 
 
-@pytest.mark.parametrize(("name", "kwargs", "shape"), CASES, ids=IDS)
+@pytest.mark.parametrize(
+    ("name", "kwargs", "shape"), [c for c, _ in BATCHED], ids=[i for _, i in BATCHED]
+)
 def test_keras_file_loads_with_equal_predictions(keras, name, kwargs, shape, tmp_path):
     rng = np.random.default_rng(1)
     inputs = keras.Input(shape[1:])
@@ -91,3 +114,16 @@ def test_rms_normalization_on_a_middle_axis_follows_the_formula():
     layer.set_weights([scale])
     expected = x / np.sqrt((x**2).mean(axis=1, keepdims=True) + 1e-3) * scale[None, :, None]
     np.testing.assert_allclose(layer(torch.as_tensor(x)).detach().numpy(), expected, rtol=1e-5)
+
+
+def test_resizing_keeps_integer_images_integer_like_keras(keras):
+    images = np.random.default_rng(4).integers(0, 256, size=(2, 7, 5, 3)).astype("uint8")
+    expected = keras.layers.Resizing(4, 4)(images)
+    got = layers.Resizing(4, 4)(torch.as_tensor(images))
+    assert str(expected.dtype).endswith("uint8") and got.dtype == torch.uint8
+    np.testing.assert_array_equal(got.numpy(), np.asarray(expected.cpu()))
+
+
+def test_image_layers_refuse_dict_inputs_by_name():
+    with pytest.raises(NotImplementedError, match="bounding"):
+        layers.CenterCrop(2, 2)({"images": torch.ones(1, 4, 4, 3)})
