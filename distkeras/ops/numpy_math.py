@@ -246,7 +246,8 @@ _export("floor_divide", _floor_divide, "Elementwise ``x1 // x2``, in the promote
 
 
 def _divide_no_nan(x1, x2):
-    dtype = result_type(getattr(x1, "dtype", type(x1)), getattr(x2, "dtype", type(x2)), float)
+    x1, x2, dtype = _weak_pair(x1, x2)
+    dtype = result_type(dtype, float)
     x1, x2 = convert_all(x1, x2, dtype=dtype)
     zero = x2 == 0
     quotient = torch.divide(x1, torch.where(zero, torch.ones_like(x2), x2))
