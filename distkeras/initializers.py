@@ -7,6 +7,7 @@ An initializer is called with the weight's *Keras-layout* shape (e.g. a Conv2D k
 from __future__ import annotations
 
 import math
+import random as python_random
 from collections.abc import Callable
 
 import numpy as np
@@ -64,11 +65,12 @@ class _Seeded(Initializer):
                 f"{type(self).__name__}: `seed` must be an int or None. Received: seed={seed!r}"
             )
         self.seed = seed
+        # As Keras, an unseeded initializer draws its seed from Python's `random` when made:
+        # a program that seeds `random` (or calls set_random_seed) gets the same weights.
+        self._draw_seed = python_random.randint(1, int(1e9)) if seed is None else int(seed)
 
-    def _generator(self) -> torch.Generator | None:
-        if self.seed is None:
-            return None
-        return torch.Generator().manual_seed(int(self.seed))
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self._draw_seed)
 
     def get_config(self) -> dict:
         return {"seed": self.seed}

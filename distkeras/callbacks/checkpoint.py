@@ -240,8 +240,15 @@ class BackupAndRestore(Callback):
     is deleted when ``fit`` ends normally (also after early stopping) unless
     ``delete_checkpoint=False``.
 
-    With an integer ``save_freq`` the backup holds mid-epoch weights and training resumes
-    from the start of that epoch, as in Keras.
+    With an integer ``save_freq`` the backup is taken every ``save_freq`` batches and holds
+    the position (the next step of the epoch) and the epoch's running loss/metric sums, so
+    training resumes at the step after the one saved and the resumed epoch's logs equal an
+    uninterrupted run's. (Keras restarts that epoch, training its first batches twice.)
+
+    Resuming is exact, with dropout too, and on any number of workers: a backup written by N
+    workers resumes on M. The data order depends only on the seed and the epoch, and random
+    layers draw per sample from (seed, layer, step, sample index), so no per-worker random
+    state needs saving.
 
     Args:
         backup_dir: directory for the backup; do not share it with other runs or callbacks.
@@ -297,7 +304,8 @@ class BackupAndRestore(Callback):
         epoch, step, epoch_state = dist.communicator().broadcast_object(position)
         self.model._initial_epoch = epoch
         if step:
-            # Saved at a preemption: resume inside the epoch, with its loss/metric sums.
+            # Saved mid-epoch (save_freq=N or a preemption): resume at the next step, with the
+            # epoch's loss/metric sums.
             self.model._initial_step = step
             self.model._resume_epoch_state = epoch_state
         self._current_epoch = epoch
@@ -328,7 +336,11 @@ class BackupAndRestore(Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._counter is not None and self._counter.step():
             self._last_batch = batch
-            self._save(epoch=self._current_epoch, batch=batch)
+            # Collective (every rank is here): the epoch's global loss/metric sums so far.
+            epoch_state = self.model._step_context().epoch_state()
+            self._save(
+                epoch=self._current_epoch, batch=batch, step=batch + 1, epoch_state=epoch_state
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
@@ -341,6 +353,11 @@ class BackupAndRestore(Callback):
 
     def _save(self, epoch: int, batch: int, step: int = 0, epoch_state=None) -> None:
         dist = _distributed()
+        steps = self.params.get("steps") if self.params else None
+        if step and steps and step >= steps:
+            # The epoch's last step: resume with the next epoch (nothing of this one is left
+            # to train, and its end-of-epoch logs come from the run that finishes it).
+            epoch, batch, step, epoch_state = epoch + 1, 0, 0, None
         if dist.is_chief():
             model = self.model
             optimizer = getattr(model, "optimizer", None)
@@ -356,7 +373,7 @@ class BackupAndRestore(Callback):
                 ),
                 "rng": _get_rng_state(),
                 # Steps of `epoch` already done and that epoch's loss/metric sums (set when
-                # saved at a preemption; 0 means "start of the epoch").
+                # saved mid-epoch; 0 means "start of the epoch").
                 "step": int(step),
                 "epoch_state": epoch_state,
             }

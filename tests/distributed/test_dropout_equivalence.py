@@ -1,0 +1,62 @@
+"""1 = N workers with random layers: the same weights, history, evaluate() and predict() on 1,
+2 and 3 workers, over both backends (MPI, the CPU default, and torch.distributed).
+
+``scripts/dropout_equivalence.py`` trains a model with every random layer (Dropout seeded and
+unseeded and with a noise_shape, SpatialDropout1D/2D/3D, GaussianNoise, GaussianDropout,
+AlphaDropout, a custom layer on ``distkeras.random.dropout``) on an uneven last batch. Each
+sample's mask and noise depend only on (seed, layer, step, global sample index), so the
+worker count must not show in any result.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.distributed import jobs
+
+SCRIPT = jobs.SCRIPTS / "dropout_equivalence.py"
+ATOL, RTOL = 2e-5, 1e-4  # summation order differs between 1 and N workers
+MATRIX = {"mpi2": (2, "mpi"), "mpi3": (3, "mpi"), "torch2": (2, "torch"), "torch3": (3, "torch")}
+
+
+def _run(tmp_path_factory, name: str, workers: int, backend: str) -> list[dict]:
+    def run_in(outdir: Path) -> jobs.Outcome:
+        command = jobs.launch_command(workers, backend, SCRIPT, str(outdir))
+        return jobs.run(command, outdir, jobs.worker_env())
+
+    outcome = jobs.once(tmp_path_factory, f"dropout_{name}", run_in).check()
+    results = []
+    for rank in range(workers):
+        with np.load(outcome.outdir / f"rank{rank}.npz") as data:
+            results.append({key: data[key] for key in data.files})
+    return results
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    (result,) = _run(tmp_path_factory, "single", 1, "torch")
+    return result
+
+
+def test_reference_trains_with_active_random_layers(reference):
+    assert int(reference["world_size"]) == 1
+    assert reference["history_loss"].shape == (3,)
+    assert reference["predict"].shape == (7, 1)
+    # evaluate() runs without dropout: its loss is not the training-time loss of fit.
+    assert not np.isclose(reference["evaluate"][0], reference["history_loss"][-1])
+    assert len([k for k in reference if k.startswith("weight_")]) == 6  # three Dense layers
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_workers_reproduce_one_worker(name, reference, tmp_path_factory):
+    workers, backend = MATRIX[name]
+    results = _run(tmp_path_factory, name, workers, backend)
+    for rank, result in enumerate(results):
+        assert int(result["world_size"]) == workers
+        assert sorted(result) == sorted(reference)
+        for key in sorted(reference):
+            if key != "world_size":
+                np.testing.assert_allclose(
+                    result[key], reference[key], rtol=RTOL, atol=ATOL, err_msg=f"rank {rank}: {key}"
+                )
