@@ -87,7 +87,7 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwarg
         warnings.warn(
             "You passed `rms_scaling=True`, which is deprecated: it scales the input by the "
             "variance, not the root mean square. Use `ops.rms_normalization` instead.",
-            stacklevel=2,
+            stacklevel=3,  # the caller of the public op, past the dispatch wrapper
         )
     if kwargs:
         raise TypeError(f"layer_normalization got unexpected keyword arguments: {sorted(kwargs)}")
