@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
 import torch
 
 from distkeras import backend
@@ -25,6 +26,9 @@ from distkeras.ops.dtypes import (
 )
 
 __all__: list[str] = []
+
+# What every op accepts: tensors, numpy arrays, Python numbers and (nested) lists of them.
+ArrayLike = torch.Tensor | np.ndarray | float | int | bool | list
 
 _INT_OR_BOOL = INT_TYPES + ("bool",)
 
@@ -58,14 +62,14 @@ def _on_cpu(x: torch.Tensor) -> bool:
 
 
 def _float_unary(name: str, fn, doc: str) -> None:
-    def op(x):
+    def op(x: ArrayLike) -> torch.Tensor:
         return fn(_floatx_if_int(convert_to_tensor(x)))
 
     _export(name, op, doc)
 
 
 def _plain_unary(name: str, fn, doc: str) -> None:
-    def op(x):
+    def op(x: ArrayLike) -> torch.Tensor:
         return fn(convert_to_tensor(x))
 
     _export(name, op, doc)
@@ -74,11 +78,11 @@ def _plain_unary(name: str, fn, doc: str) -> None:
 def _plain_binary(name: str, fn, doc: str, arg_names=("x1", "x2")) -> None:
     if arg_names == ("x1", "x2"):
 
-        def op(x1, x2):
+        def op(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
             return fn(*convert_all(x1, x2))
     else:
 
-        def op(x, y):
+        def op(x: ArrayLike, y: ArrayLike) -> torch.Tensor:
             return fn(*convert_all(x, y))
 
     _export(name, op, doc)
@@ -122,7 +126,7 @@ for _n, _fn in {
     _plain_unary(_n, _fn, f"Elementwise ``{_n}``, as a bool tensor.")
 
 
-def _angle(x):
+def _angle(x: ArrayLike) -> torch.Tensor:
     x = _floatx_if_int(convert_to_tensor(x))
     if x.dtype == torch.float16 and not _on_cpu(x):  # no float16 angle kernel on GPUs
         return torch.angle(x.to(torch.float32)).to(torch.float16)
@@ -166,7 +170,7 @@ for _n, _fn in {
 
 
 def _shift(fn):
-    def op(x, y):
+    def op(x: ArrayLike, y: ArrayLike) -> torch.Tensor:
         x = convert_to_tensor(x)
         # A Python int shift stays a Python int: torch treats it as weak, as Keras does.
         return fn(x, y if isinstance(y, int) else convert_to_tensor(y, device=x.device))
@@ -180,7 +184,7 @@ for _n in ("bitwise_right_shift", "right_shift"):
     _export(_n, _shift(torch.bitwise_right_shift), "Shifts the bits of ``x`` right by ``y``.")
 
 
-def _absolute(x):
+def _absolute(x: ArrayLike) -> torch.Tensor:
     x = convert_to_tensor(x)
     return x if x.dtype == torch.bool else torch.abs(x)
 
@@ -189,7 +193,7 @@ for _n in ("abs", "absolute"):
     _export(_n, _absolute, "Elementwise absolute value, in the input's dtype.")
 
 
-def _fabs(x):
+def _fabs(x: ArrayLike) -> torch.Tensor:
     x = convert_to_tensor(x)
     if x.dtype.is_complex:
         raise TypeError(f"fabs does not support complex inputs. Received: x.dtype={x.dtype}")
@@ -199,7 +203,7 @@ def _fabs(x):
 _export("fabs", _fabs, "Elementwise absolute value as a float (floatx for integer input).")
 
 
-def _subtract(x1, x2):
+def _subtract(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
     x1, x2 = convert_all(x1, x2)
     # torch refuses bool subtraction; a bool side takes the other side's dtype, as in Keras.
     if x1.dtype == torch.bool:
@@ -228,7 +232,7 @@ def _weak_pair(x1, x2):
     return x1, x2, dtype
 
 
-def _divide(x1, x2):
+def _divide(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
     x1, x2, _ = _weak_pair(x1, x2)
     return torch.divide(x1, x2)
 
@@ -237,7 +241,7 @@ for _n in ("divide", "true_divide"):
     _export(_n, _divide, "Elementwise true division; integer inputs give a float result.")
 
 
-def _floor_divide(x1, x2):
+def _floor_divide(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
     x1, x2, dtype = _weak_pair(x1, x2)
     return cast(torch.floor_divide(x1, x2), dtype)
 
@@ -245,7 +249,7 @@ def _floor_divide(x1, x2):
 _export("floor_divide", _floor_divide, "Elementwise ``x1 // x2``, in the promoted dtype.")
 
 
-def _divide_no_nan(x1, x2):
+def _divide_no_nan(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
     x1, x2, dtype = _weak_pair(x1, x2)
     dtype = result_type(dtype, float)
     x1, x2 = convert_all(x1, x2, dtype=dtype)
@@ -258,7 +262,7 @@ _export("divide_no_nan", _divide_no_nan, "``x1 / x2``, and 0 wherever ``x2`` is 
 
 
 def _extremum(fn):
-    def op(x1, x2):
+    def op(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
         x1, x2, dtype = _weak_pair(x1, x2)
         x1, x2 = convert_all(x1, x2, dtype=dtype)
         return fn(x1, x2)
@@ -273,7 +277,7 @@ _export("fmin", _extremum(torch.fmin), "Elementwise minimum, ignoring NaNs.")
 
 
 def _remainder(fn):
-    def op(x1, x2):
+    def op(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
         x1, x2 = convert_all(x1, x2)
         if result_type(x1.dtype, x2.dtype) == "bool":
             x1, x2 = x1.to(torch.int32), x2.to(torch.int32)
@@ -289,7 +293,7 @@ _export("fmod", _remainder(torch.fmod), "Elementwise remainder with the sign of 
 def _promoted_float(fn, *, float16_via_float32: bool = False):
     """Binary float ops Keras computes in ``result_type(x1, x2, float)``."""
 
-    def op(x1, x2):
+    def op(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
         x1, x2 = convert_all(x1, x2)
         dtype = result_type(x1.dtype, x2.dtype, float)
         compute = dtype
@@ -312,7 +316,7 @@ _export("logaddexp2", _promoted_float(torch.logaddexp2), "``log2(2**x1 + 2**x2)`
 def _int_to_float(fn):
     """heaviside and hypot: integer results of the promotion become floats."""
 
-    def op(x1, x2):
+    def op(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
         x1, x2 = convert_all(x1, x2)
         dtype = result_type(x1.dtype, x2.dtype)
         if dtype == "int64":
@@ -328,7 +332,7 @@ _export("heaviside", _int_to_float(torch.heaviside), "Heaviside step: 0, ``x2`` 
 _export("hypot", _int_to_float(torch.hypot), "``sqrt(x1**2 + x2**2)``, elementwise.")
 
 
-def _nextafter(x1, x2):
+def _nextafter(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
     x1, x2 = convert_all(x1, x2)
     dtype = result_type(x1.dtype, x2.dtype, float)
     # In float64 as Keras does: the step is then float64's, cast back to the result dtype.
@@ -338,7 +342,7 @@ def _nextafter(x1, x2):
 _export("nextafter", _nextafter, "The next float after ``x1`` towards ``x2``.")
 
 
-def _ldexp(x1, x2):
+def _ldexp(x1: ArrayLike, x2: ArrayLike) -> torch.Tensor:
     x1, x2 = convert_all(x1, x2)
     dtype = result_type(x1.dtype, x2.dtype, float)
     if _name(x2) not in INT_TYPES:
@@ -351,7 +355,7 @@ def _ldexp(x1, x2):
 _export("ldexp", _ldexp, "``x1 * 2**x2`` for an integer ``x2``.")
 
 
-def _cbrt(x):
+def _cbrt(x: ArrayLike) -> torch.Tensor:
     x = convert_to_tensor(x)
     if x.dtype == torch.bool:
         x = x.to(torch.int32)
@@ -367,7 +371,7 @@ _export("cbrt", _cbrt, "The real cube root, elementwise.")
 def _rounding(fn):
     """ceil and floor: a float result, in ``result_type(x, float)`` (floatx for int64)."""
 
-    def op(x):
+    def op(x: ArrayLike) -> torch.Tensor:
         x = convert_to_tensor(x)
         name = _name(x)
         dtype = backend.floatx() if name == "int64" else result_type(name, float)
@@ -382,7 +386,7 @@ _export("ceil", _rounding(torch.ceil), "The ceiling, elementwise, as a float.")
 _export("floor", _rounding(torch.floor), "The floor, elementwise, as a float.")
 
 
-def _round(x, decimals: int = 0):
+def _round(x: ArrayLike, decimals: int = 0) -> torch.Tensor:
     x = convert_to_tensor(x)
     if _name(x) in INT_TYPES:  # torch rounds floats only; ints come back in their dtype
         return torch.round(x.to(backend.standardize_dtype(None)), decimals=decimals).to(x.dtype)
@@ -392,7 +396,7 @@ def _round(x, decimals: int = 0):
 _export("round", _round, "Rounds half to even, to ``decimals`` decimal places.")
 
 
-def _trunc(x):
+def _trunc(x: ArrayLike) -> torch.Tensor:
     x = convert_to_tensor(x)
     return x if x.dtype == torch.bool else torch.trunc(x)
 
@@ -400,7 +404,7 @@ def _trunc(x):
 _export("trunc", _trunc, "Rounds towards zero, elementwise, in the input's dtype.")
 
 
-def _clip(x, x_min, x_max):
+def _clip(x: ArrayLike, x_min: ArrayLike, x_max: ArrayLike) -> torch.Tensor:
     x, x_min, x_max = convert_all(x, x_min, x_max)
     if x.dtype == torch.float16 and _on_cpu(x):
         return torch.clip(x.to(torch.float32), min=x_min, max=x_max).to(torch.float16)
@@ -413,7 +417,7 @@ _export("clip", _clip, "Limits values to ``[x_min, x_max]``.")
 
 
 def _angle_units(fn):
-    def op(x):
+    def op(x: ArrayLike) -> torch.Tensor:
         x = convert_to_tensor(x)
         if x.dtype == torch.int64:  # Keras gives int64 input a float64 result
             return fn(x.to(torch.float64))
@@ -426,7 +430,7 @@ _export("deg2rad", _angle_units(torch.deg2rad), "Degrees to radians, elementwise
 _export("rad2deg", _angle_units(torch.rad2deg), "Radians to degrees, elementwise.")
 
 
-def _square(x):
+def _square(x: ArrayLike) -> torch.Tensor:
     x = convert_to_tensor(x)
     return torch.square(x.to(torch.int32) if x.dtype == torch.bool else x)
 
@@ -434,7 +438,7 @@ def _square(x):
 _export("square", _square, "Elementwise ``x * x`` (bool input gives int32).")
 
 
-def _sqrt(x):
+def _sqrt(x: ArrayLike) -> torch.Tensor:
     x = convert_to_tensor(x)
     return torch.sqrt(_floatx_if_int(x))
 
@@ -442,7 +446,7 @@ def _sqrt(x):
 _export("sqrt", _sqrt, "Elementwise square root; integer input gives floatx.")
 
 
-def _i0(x):
+def _i0(x: ArrayLike) -> torch.Tensor:
     x = convert_to_tensor(x)
     name = _name(x)
     if name in ("int64", "float64"):
@@ -457,7 +461,9 @@ def _i0(x):
 _export("i0", _i0, "The modified Bessel function of the first kind, order 0.")
 
 
-def _nan_to_num(x, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None):
+def _nan_to_num(
+    x: ArrayLike, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> torch.Tensor:
     return torch.nan_to_num(convert_to_tensor(x), nan=nan, posinf=posinf, neginf=neginf)
 
 
@@ -473,11 +479,15 @@ def _closeness(x1, x2, rtol, atol, equal_nan):
     return torch.eq(x1, x2)  # integers: exact comparison, as Keras does
 
 
-def _isclose(x1, x2, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False):
+def _isclose(
+    x1: ArrayLike, x2: ArrayLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> torch.Tensor:
     return _closeness(x1, x2, rtol, atol, equal_nan)
 
 
-def _allclose(x1, x2, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False):
+def _allclose(
+    x1: ArrayLike, x2: ArrayLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> torch.Tensor:
     return torch.all(_closeness(x1, x2, rtol, atol, equal_nan))
 
 

@@ -46,7 +46,7 @@ __all__ = [
     "var",
 ]
 
-Axis = "int | tuple[int, ...] | list[int] | None"
+Axis = int | tuple[int, ...] | list[int] | None
 _SMALL_INTS = ("bool", "uint8", "int8", "int16")
 
 
