@@ -1,8 +1,8 @@
-"""`python -m launcher ...` is the same as `distkeras-launch ...`."""
+"""`python -m distkeras_launcher ...` is the same as `distkeras-launch ...`."""
 
 import sys
 
-from launcher.cli import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

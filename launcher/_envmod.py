@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-_MODULE_NAME = "launcher._distkeras_env"
+_MODULE_NAME = f"{__package__}._distkeras_env"
 
 
 def _candidates() -> list[Path]:

@@ -86,9 +86,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from launcher import mpi, slurm
-from launcher._envmod import env as _env
-from launcher.local import (
+from . import mpi, slurm
+from ._envmod import env as _env
+from .local import (
     PASS_THROUGH_SIGNALS,
     REQUEUE_EXIT_CODE,
     TERMINATING_SIGNALS,
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="distkeras-launch",
         description="Start and supervise distkeras workers on this node.",
-        epilog="Full manual: python -c 'import launcher.cli; help(launcher.cli)'",
+        epilog="Full manual: python -c 'import distkeras_launcher.cli as m; help(m)'",
         allow_abbrev=False,
     )
     parser.add_argument(

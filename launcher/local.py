@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from launcher.streams import OutputPump
+from .streams import OutputPump
 
 TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PASS_THROUGH_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)

@@ -2,7 +2,7 @@
 
 mpiexec merges every rank's output into one stream and (MPICH's Hydra) waits for all ranks
 even when one has failed. So mpiexec does not start the worker directly but
-`python -m launcher.mpi -- <worker command>`, a relay that
+`python -m distkeras_launcher.mpi -- <worker command>`, a relay that
 
 * reads its rank from the MPI environment and sets RANK, LOCAL_RANK, WORLD_SIZE and
   LOCAL_WORLD_SIZE exactly as the local launcher does;
@@ -27,8 +27,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from launcher._envmod import env as _env
-from launcher.local import (
+from ._envmod import env as _env
+from .local import (
     PASS_THROUGH_SIGNALS,
     TERMINATING_SIGNALS,
     Child,
@@ -40,7 +40,7 @@ from launcher.local import (
     shell_exit_code,
     spawn_with_pipes,
 )
-from launcher.streams import OutputPump, exit_marker
+from .streams import OutputPump, exit_marker
 
 INSTALL_HINT = "pip install distkeras[mpi]"
 
@@ -129,7 +129,9 @@ def mpiexec_command(mpiexec: str, nproc: int, worker_argv: Sequence[str]) -> lis
         command.append("--oversubscribe")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             command.append("--allow-run-as-root")
-    return [*command, sys.executable, "-m", "launcher.mpi", "--", *worker_argv]
+    # The relay by the name this package was imported under (distkeras_launcher once
+    # installed; launcher when run from a source checkout).
+    return [*command, sys.executable, "-m", f"{__package__}.mpi", "--", *worker_argv]
 
 
 def run_mpi(
@@ -200,7 +202,10 @@ def relay_main(argv: Sequence[str]) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
-        os.write(2, b"launcher.mpi: usage: python -m launcher.mpi -- <worker command>\n")
+        os.write(
+            2,
+            b"usage: python -m distkeras_launcher.mpi -- <worker command>\n",
+        )
         return 2
     die_with_parent(os.getppid())  # this relay dies with mpiexec's proxy
     if os.getpgrp() != os.getpid():
@@ -209,7 +214,7 @@ def relay_main(argv: Sequence[str]) -> int:
         os.setpgid(0, 0)
     info = _env.detect()
     if info.launcher not in ("openmpi", "mpich"):
-        os.write(2, b"launcher.mpi: not started by mpiexec (no MPI rank variables).\n")
+        os.write(2, b"distkeras_launcher.mpi: not started by mpiexec (no MPI rank variables).\n")
         return 2
     child_env = dict(os.environ)
     child_env.update(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from launcher._envmod import env as _env
+from ._envmod import env as _env
 
 expand_hostlist = _env.expand_hostlist
 first_host = _env.first_host

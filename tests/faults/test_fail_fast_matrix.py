@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from distkeras_launcher.mpi import find_mpiexec
 
-from launcher.mpi import find_mpiexec
 from tests.faults import REPO, SCRIPTS, worker_env
 
 JOB = SCRIPTS / "fail_fast_job.py"
@@ -40,7 +40,7 @@ START_TIMEOUT_S = 90.0
 
 def command(mode: str, folder: Path, fault: str) -> list[str]:
     script = [str(JOB), str(folder), fault]
-    launch = [sys.executable, "-m", "launcher", "-n", "2"]
+    launch = [sys.executable, "-m", "distkeras_launcher", "-n", "2"]
     if mode == "launch":
         return [*launch, *script]
     if mode == "launch-torch":

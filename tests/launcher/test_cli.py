@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from launcher import cli, mpi, slurm
+from distkeras_launcher import cli, mpi, slurm
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -276,7 +275,7 @@ def test_slurm_misuse_is_explained():
 
 def test_launcher_imports_neither_torch_nor_distkeras():
     code = (
-        "import sys, launcher.cli, launcher.local, launcher.mpi, launcher.slurm\n"
+        "import sys, distkeras_launcher.cli, distkeras_launcher.local, distkeras_launcher.mpi\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'distkeras')]\n"
         "assert not bad, bad\n"
     )
@@ -285,7 +284,7 @@ def test_launcher_imports_neither_torch_nor_distkeras():
 
 def test_help_shows_the_manual_pointer():
     out = subprocess.run(
-        [sys.executable, "-m", "launcher", "--help"],
+        [sys.executable, "-m", "distkeras_launcher", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,

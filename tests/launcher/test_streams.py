@@ -4,7 +4,7 @@ import os
 import threading
 import time
 
-from launcher.streams import OutputPump, exit_marker
+from distkeras_launcher.streams import OutputPump, exit_marker
 
 
 def _pump_through(pump_kwargs, writes, log_dir=None, delay=0.0):

@@ -104,7 +104,7 @@ def worker(tmp_path):
 
 
 def _command(*args):
-    return [sys.executable, "-m", "launcher", *map(str, args)]
+    return [sys.executable, "-m", "distkeras_launcher", *map(str, args)]
 
 
 def _env():
