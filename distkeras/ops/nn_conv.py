@@ -127,7 +127,7 @@ def separable_conv(
     depthwise = depthwise_conv.eager(
         inputs, depthwise_kernel, strides, padding, data_format, dilation_rate
     )
-    # A 1x1 conv ignores dilation, so the pointwise step is a plain conv.
+    # The pointwise step: a 1x1 conv (on which dilation has no effect).
     return conv.eager(depthwise, pointwise_kernel, 1, "valid", data_format, dilation_rate)
 
 

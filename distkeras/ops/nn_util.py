@@ -19,23 +19,11 @@ def to_tensor(x, dtype=None) -> torch.Tensor:
     return dtypes.convert_to_tensor(x, dtype)
 
 
-def floatx_dtype() -> torch.dtype:
-    return backend.standardize_dtype(backend.floatx())
-
-
-def to_float(x, dtype=None) -> torch.Tensor:
-    """A tensor of a float dtype: integer and bool inputs become floatx, as Keras's float ops."""
-    t = to_tensor(x, dtype)
-    if not (t.is_floating_point() or t.is_complex()):
-        t = t.to(floatx_dtype())
-    return t
-
-
 def result_float(*kinds: torch.dtype) -> torch.dtype:
     """The promoted float dtype of ``kinds`` (floatx when none of them is a float)."""
     floats = [d for d in kinds if d.is_floating_point]
     if not floats:
-        return floatx_dtype()
+        return backend.standardize_dtype(backend.floatx())
     out = floats[0]
     for d in floats[1:]:
         out = torch.promote_types(out, d)
