@@ -53,6 +53,14 @@ def test_elastic_transform_seed_is_reproducible():
     other = distkeras.ops.image.elastic_transform(IMGS, seed=4)
     assert_same(first, again, atol=0)
     assert not torch.allclose(first, other)
+    # A SeedGenerator advances between calls, and replays from the same seed.
+    import distkeras
+
+    gen = distkeras.random.SeedGenerator(7)
+    first, second = (distkeras.ops.image.elastic_transform(IMGS, seed=gen) for _ in range(2))
+    replay = distkeras.ops.image.elastic_transform(IMGS, seed=distkeras.random.SeedGenerator(7))
+    assert_same(replay, first, atol=0)
+    assert not torch.allclose(first, second)
     # alpha=0 displaces nothing: the image comes back unchanged.
     assert_same(distkeras.ops.image.elastic_transform(IMGS, alpha=0.0, seed=3), IMGS)
 
