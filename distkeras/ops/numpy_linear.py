@@ -16,7 +16,14 @@ import torch
 
 from distkeras import backend
 from distkeras.ops.dispatch import keras_op
-from distkeras.ops.dtypes import cast, convert_all, convert_to_tensor, result_type
+from distkeras.ops.dtypes import (
+    cast,
+    convert_all,
+    convert_to_tensor,
+    result_type,
+    standardize_dtype,
+    to_torch_dtype,
+)
 
 __all__ = [
     "argpartition",
@@ -130,7 +137,10 @@ def einsum(subscripts: str, *operands, **kwargs) -> torch.Tensor:
     if kwargs:
         raise NotImplementedError(f"einsum: keyword arguments {sorted(kwargs)} are not supported.")
     operands = convert_all(*operands)
-    result = _int8_pair(*operands)
+    # Keras's torch backend keeps torch's own promotion here (64-bit inputs stay 64-bit).
+    result = _int8_pair(*operands) or standardize_dtype(
+        functools.reduce(torch.promote_types, (x.dtype for x in operands))
+    )
     return _product(lambda *xs: torch.einsum(subscripts, *xs), *operands, result=result)
 
 
@@ -182,18 +192,25 @@ def correlate(x1, x2, mode: str = "valid") -> torch.Tensor:
 @keras_op("numpy")
 def trapezoid(y, x=None, dx=1.0, axis: int = -1) -> torch.Tensor:
     y = convert_to_tensor(y)
+    # As Keras's torch backend: float data keeps its dtype (float64 too), others give floatx.
+    dtype = y.dtype
+    if x is not None:
+        x = convert_to_tensor(x, device=y.device)
+        dtype = torch.promote_types(dtype, x.dtype)
+    if not dtype.is_floating_point:
+        dtype = to_torch_dtype(backend.floatx())
     if x is None:
-        dtype = result_type(y.dtype, float)
-        return torch.trapezoid(cast(y, dtype), dx=float(dx), dim=axis)
-    x = convert_to_tensor(x, device=y.device)
-    dtype = result_type(y.dtype, x.dtype, float)
-    return torch.trapezoid(cast(y, dtype), x=cast(x, dtype), dim=axis)
+        return torch.trapezoid(y.to(dtype), dx=float(dx), dim=axis)
+    return torch.trapezoid(y.to(dtype), x=x.to(dtype), dim=axis)
 
 
 @keras_op("numpy")
 def slogdet(x) -> tuple[torch.Tensor, torch.Tensor]:
     x = convert_to_tensor(x)
-    x = cast(x, result_type(x.dtype, float))
+    if not x.is_floating_point():  # torch's slogdet takes floats only: integers as floatx
+        x = cast(x, backend.floatx())
+    if x.dtype in (torch.float16, torch.bfloat16):  # no half kernels: compute in float32
+        return tuple(out.to(x.dtype) for out in torch.linalg.slogdet(x.float()))
     return tuple(torch.linalg.slogdet(x))
 
 

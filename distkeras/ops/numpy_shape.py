@@ -15,7 +15,7 @@ import torch
 
 from distkeras.ops import numpy_index, numpy_pad
 from distkeras.ops.dispatch import keras_op
-from distkeras.ops.dtypes import convert_all, convert_to_tensor, result_type, to_torch_dtype
+from distkeras.ops.dtypes import convert_all, convert_to_tensor, standardize_dtype, to_torch_dtype
 from distkeras.ops.numpy_index import *  # noqa: F403
 from distkeras.ops.numpy_pad import *  # noqa: F403
 
@@ -340,7 +340,7 @@ def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> torch.Tensor
 @keras_op("numpy")
 def trace(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> torch.Tensor:
     x = convert_to_tensor(x)
-    dtype = result_type(x.dtype)
+    dtype = standardize_dtype(x.dtype)
     # Keras sums small integer types (and bool) in int32, as JAX does; others keep their dtype.
     if dtype in ("bool", "int8", "int16", "uint8"):
         dtype = "int32"

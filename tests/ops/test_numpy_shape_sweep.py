@@ -167,3 +167,79 @@ def test_clear_errors(call, message):
 
     with pytest.raises((ValueError, TypeError, NotImplementedError), match=message):
         call(distkeras.ops)
+
+
+# ------------------------------------------------------------------ every dtype, torch inputs
+ALL_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+              "float32", "float64"]  # fmt: skip
+
+
+def _data(shape, dtype, seed):
+    low, high = (0, 2) if dtype == "bool" else ((0, 4) if dtype == "uint8" else (-3, 4))
+    values = np.random.default_rng(seed).integers(low, high, size=shape).astype("float32")
+    return torch.as_tensor(values).to(getattr(torch, dtype))
+
+
+def _sorted(shape, dtype, seed):
+    return torch.sort(_data(shape, dtype, seed).float()).values.to(getattr(torch, dtype))
+
+
+# op -> arguments for one dtype; small integral data so every dtype holds it exactly.
+DTYPE_CALLS = {
+    "trace": lambda d: (_data((3, 3), d, 0),),
+    "matmul": lambda d: (_data((2, 3), d, 1), _data((3, 2), d, 2)),
+    "dot": lambda d: (_data((2, 3), d, 3), _data((3,), d, 4)),
+    "inner": lambda d: (_data((3,), d, 5), _data((3,), d, 6)),
+    "vdot": lambda d: (_data((3,), d, 7), _data((3,), d, 8)),
+    "tensordot": lambda d: (_data((2, 3), d, 9), _data((3, 2), d, 10), 1),
+    "einsum": lambda d: ("ij,jk->ik", _data((2, 3), d, 11), _data((3, 2), d, 12)),
+    "outer": lambda d: (_data((3,), d, 13), _data((2,), d, 14)),
+    "kron": lambda d: (_data((2,), d, 15), _data((2,), d, 16)),
+    "cross": lambda d: (_data((2, 3), d, 17), _data((2, 3), d, 18)),
+    "correlate": lambda d: (_data((5,), d, 19), _data((3,), d, 20)),
+    "trapezoid": lambda d: (_data((2, 4), d, 21),),
+    "sort": lambda d: (_data((2, 4), d, 22),),
+    "argsort": lambda d: (_sorted((5,), d, 23).flip(0),),
+    "vander": lambda d: (_data((3,), d, 24),),
+    "diff": lambda d: (_data((5,), d, 25),),
+    "isin": lambda d: (_data((5,), d, 26), _data((2,), d, 27)),
+    "searchsorted": lambda d: (_sorted((5,), d, 28), _data((3,), d, 29)),
+    "unravel_index": lambda d: (_data((3,), d, 30).float().abs().to(getattr(torch, d)), (2, 3)),
+    "take": lambda d: (_data((2, 3), d, 31), torch.tensor([0, 2])),
+    "where": lambda d: (_data((3,), "bool", 32), _data((3,), d, 33), 1),
+    "slogdet": lambda d: (_data((3, 3), d, 34),),
+    "tril": lambda d: (_data((3, 3), d, 35),),
+    "pad": lambda d: (_data((2, 3), d, 36), ((1, 1), (0, 2))),
+    "full_like": lambda d: (_data((2,), d, 37), 1),
+    "eye": lambda d: (3, None, 0, d),
+    "arange": lambda d: (0, 4, 1, d),
+    "linspace": lambda d: (0, 4, 5, True, False, d),
+    "repeat": lambda d: (_data((2, 3), d, 38), 2, 1),
+    "unique": lambda d: (_data((6,), d, 39),),
+    "nonzero": lambda d: (_data((5,), d, 40),),
+    "concatenate": lambda d: ([_data((2,), d, 41), _data((2,), "int32", 42)],),
+    "stack": lambda d: ([_data((2,), d, 43), _data((2,), "float16", 44)],),
+}
+# Keras's torch backend raises for these (torch has no kernel); distkeras computes them.
+KERAS_RAISES = {("einsum", "bool"), ("searchsorted", "bool"), ("linspace", "bool")} | {
+    ("slogdet", d) for d in ALL_DTYPES if d not in ("float32", "float64")
+}
+# Both raise, as numpy does: a bool arange or cross product, non-integer flat indices.
+KERAS_RAISES |= {("arange", "bool"), ("cross", "bool")} | {
+    ("unravel_index", d) for d in ALL_DTYPES if d == "bool" or "float" in d
+}
+DTYPE_PAIRS = [
+    (name, d) for name in DTYPE_CALLS for d in ALL_DTYPES if (name, d) not in KERAS_RAISES
+]
+
+
+@pytest.mark.parametrize("name, dtype", DTYPE_PAIRS, ids=[f"{n}-{d}" for n, d in DTYPE_PAIRS])
+def test_output_dtypes_match_keras_for_every_input_dtype(name, dtype):
+    import distkeras.ops
+
+    keras = import_keras()
+    args = DTYPE_CALLS[name](dtype)
+    theirs = getattr(keras.ops, name)(*args)
+    ours = getattr(distkeras.ops, name)(*args)
+    tol = 1e-2 if dtype in ("float16", "bfloat16") else 1e-5
+    assert_same(ours, theirs, atol=tol, rtol=tol)
