@@ -33,6 +33,19 @@ import torch
 from distkeras import backend
 
 _AGGREGATIONS = ("none", "mean", "sum", "only_first_replica")
+
+
+class _Version:
+    """A counter bumped whenever weights are created or change their trainable flag: caches
+    of weight lists (``training/steps.py``) compare it instead of walking the layers."""
+
+    value = 0
+
+    def bump(self) -> None:
+        self.value += 1
+
+
+WEIGHTS_VERSION = _Version()
 _SYNCHRONIZATIONS = ("auto", "on_read", "on_write", "none")
 
 
@@ -149,6 +162,7 @@ class Variable(torch.nn.Parameter):
     @trainable.setter
     def trainable(self, value: bool) -> None:
         self.requires_grad_(bool(value))
+        WEIGHTS_VERSION.bump()
 
     @property
     def aggregation(self) -> str:

@@ -56,6 +56,35 @@ def distkeras_model(kind: str):
     return model
 
 
+def custom_step_model(kind: str):
+    """The same model as a Sequential subclass whose train_step does the built-in step's
+    work, written as the keras.io guide "Customizing what happens in fit() with PyTorch"."""
+    from distkeras.models import Sequential
+
+    class CustomStep(Sequential):
+        def train_step(self, data):
+            x, y = data
+            self.zero_grad()
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            loss.backward()
+            trainable_weights = self.trainable_weights
+            gradients = [v.value.grad for v in trainable_weights]
+            with torch.no_grad():
+                self.optimizer.apply(gradients, trainable_weights)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    reference = distkeras_model(kind)
+    model = CustomStep(list(reference.layers))
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+
+
 def time_distkeras(model, x, y_onehot) -> float:
     start = time.perf_counter()
     model.fit(x, y_onehot, epochs=1, batch_size=32, verbose=0)
@@ -139,6 +168,7 @@ def bench(kind: str, rounds: int, samples: int) -> None:
         x = x.reshape(len(x), 784)
     y_onehot = to_categorical(y, 10)
     dk = distkeras_model(kind)
+    dk_custom = custom_step_model(kind)
     tm = torch_model(kind)
     opt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
     x_t = torch.from_numpy(x if kind == "mlp" else np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
@@ -147,12 +177,14 @@ def bench(kind: str, rounds: int, samples: int) -> None:
 
     # One warm-up epoch each (allocator, kernels, lazy builds), then timed interleaved rounds.
     time_distkeras(dk, x, y_onehot)
+    time_distkeras(dk_custom, x, y_onehot)
     time_torch(tm, opt, x_t, y_t, 0)
     if keras_run:
         keras_run()
-    dk_times, torch_times, keras_times = [], [], []
+    dk_times, custom_times, torch_times, keras_times = [], [], [], []
     for r in range(rounds):
         dk_times.append(time_distkeras(dk, x, y_onehot))
+        custom_times.append(time_distkeras(dk_custom, x, y_onehot))
         torch_times.append(time_torch(tm, opt, x_t, y_t, r + 1))
         if keras_run:
             keras_times.append(keras_run())
@@ -165,6 +197,8 @@ def bench(kind: str, rounds: int, samples: int) -> None:
     print(f"  hand-written torch  {base * 1e3:8.1f} ms/epoch  {base / steps * 1e6:7.1f} us/step")
     dk_med = statistics.median(dk_times)
     print(f"  distkeras fit       {dk_med * 1e3:8.1f} ms/epoch  ratio {dk_med / base:.2f}")
+    c_med = statistics.median(custom_times)
+    print(f"  custom train_step   {c_med * 1e3:8.1f} ms/epoch  ratio {c_med / base:.2f}")
     if keras_times:
         k_med = statistics.median(keras_times)
         print(f"  keras 3 (torch)     {k_med * 1e3:8.1f} ms/epoch  ratio {k_med / base:.2f}")

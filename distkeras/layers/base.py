@@ -24,7 +24,7 @@ import torch
 from distkeras import backend, constraints, initializers, regularizers
 from distkeras.utils import naming
 from distkeras.utils.serialization import get_custom_object
-from distkeras.variables import Variable
+from distkeras.variables import WEIGHTS_VERSION, Variable
 
 
 class _CallContext:
@@ -215,6 +215,7 @@ class Layer(torch.nn.Module):
             path=f"{self.name}/{name}",
         )
         self.register_parameter(name, param)
+        WEIGHTS_VERSION.bump()
         self._weight_specs.append(
             WeightSpec(
                 name=name,
@@ -280,6 +281,7 @@ class Layer(torch.nn.Module):
     @trainable.setter
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
+        WEIGHTS_VERSION.bump()
         for spec in self._weight_specs:
             spec.param.requires_grad_(spec.trainable and self._trainable)
         for layer in self._sublayers():

@@ -388,7 +388,12 @@ class Optimizer:
             # A user's train_step under several workers: all-reduce before reading them.
             grads = Optimizer.gradient_sync(grads, variables)
         groups = self._groups if self._groups is not None else self._make_groups()
-        work, missing = match_grads(groups, self._locate, grads, variables)
+        if _are_own_grads(grads, variables, self._trainable_variables):
+            # A train_step passing each built variable's .grad (Keras's guide): step()'s path.
+            work = grads_from_params(groups)
+            missing = sum(g is None for g in grads)
+        else:
+            work, missing = match_grads(groups, self._locate, grads, variables)
         if not work:
             raise ValueError("No gradients provided for any variable.")
         if missing and not self._warned_missing:
@@ -520,3 +525,10 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _are_own_grads(grads: list, variables: list, built: list) -> bool:
+    """Whether ``grads`` are exactly ``v.grad`` of the built variables, in the built order."""
+    if len(variables) != len(built):
+        return False
+    return all(v is w and g is v.grad for g, v, w in zip(grads, variables, built))

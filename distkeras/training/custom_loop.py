@@ -84,6 +84,8 @@ class CustomStepRunner:
     # ------------------------------------------------------------------------- steps
     def train_step(self, batch, vote: bool = False) -> None:
         self._ensure_ready(batch, training=True)
+        if "_step_cache" not in self.model.__dict__:
+            self.model._step_cache = steps_module.StepCache(self.model)
         data = steps_module.pack_x_y_sample_weight(batch.x, batch.y, batch.sample_weight)
         if self.reducer is None:
             self.logs = self.model.train_step(data)
@@ -156,6 +158,8 @@ class CustomStepRunner:
     # -------------------------------------------------------------------------- logs
     def epoch_logs(self) -> dict:
         """Global metrics (Keras's ``_get_metrics_result_or_logs`` on summed states)."""
+        # Weight lists are cached for an epoch's steps at most (train_on_batch ends here too).
+        self.model.__dict__.pop("_step_cache", None)
         self._all_reduce_metrics()
         logs = self.model._get_metrics_result_or_logs(self.logs)
         logs = steps_module.pythonify_logs(logs)
@@ -169,6 +173,7 @@ class CustomStepRunner:
         return LazyLogs(lambda: steps_module.pythonify_logs(logs))
 
     def end_fit(self) -> None:
+        self.model.__dict__.pop("_step_cache", None)
         if self.reducer is not None:
             self.reducer.close()
             self.reducer = None

@@ -24,6 +24,7 @@ import torch
 from distkeras.metrics.base import Metric
 from distkeras.training.compile_utils import flatten_outputs
 from distkeras.utils.tree import flatten
+from distkeras.variables import WEIGHTS_VERSION
 
 # Methods a Model subclass may override; fit/evaluate call them when it does.
 OVERRIDABLE = ("train_step", "test_step", "compute_loss", "compute_metrics")
@@ -125,8 +126,74 @@ class CompileMetrics(Metric):
         return [v for m in self._compiled().metrics for v in m.variables]
 
 
+class StepCache:
+    """A model's weight lists for the length of one fit with the model's own steps.
+
+    ``trainable_weights``, ``zero_grad()`` and ``losses`` run in every user step; walking the
+    layer tree each time costs more than the rest of a small model's step. The lists are
+    rebuilt whenever a weight is created or its trainable flag changes (``WEIGHTS_VERSION``).
+    """
+
+    def __init__(self, model):
+        from distkeras.layers.base import Layer
+
+        self.version = WEIGHTS_VERSION.value
+        self.trainable = Layer.trainable_weights.fget(model)
+        self.params = list(model.parameters())
+        self.reg_terms = model.regularization_terms()
+        self.layer_ids = {id(m) for m in model.modules()}
+
+    @property
+    def valid(self) -> bool:
+        return self.version == WEIGHTS_VERSION.value
+
+
 class KerasSteps:
     """Keras 3's step API for ``Model`` (mixed into ``Trainer``)."""
+
+    def _valid_step_cache(self) -> StepCache | None:
+        cache = self.__dict__.get("_step_cache")
+        if cache is None:
+            return None
+        if not cache.valid:
+            cache = StepCache(self)
+            object.__setattr__(self, "_step_cache", cache)
+        return cache
+
+    # ---------------------------------------------------------------- weight lists
+    @property
+    def trainable_weights(self) -> list:
+        cache = self._valid_step_cache()
+        if cache is None:
+            from distkeras.layers.base import Layer
+
+            return Layer.trainable_weights.fget(self)
+        return list(cache.trainable)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's gradient (``torch.nn.Module.zero_grad``)."""
+        cache = self._valid_step_cache()
+        if cache is None or not set_to_none:
+            torch.nn.Module.zero_grad(self, set_to_none)
+            return
+        for param in cache.params:
+            param.grad = None
+
+    @property
+    def losses(self) -> list:
+        """Weight penalties (computed now) plus the losses added during the last call."""
+        cache = self._valid_step_cache()
+        if cache is None:
+            from distkeras.layers.base import Layer
+
+            return Layer.losses.fget(self)
+        from distkeras.layers.base import CALL_CONTEXT
+
+        losses = [reg(param) for reg, param in cache.reg_terms]
+        for layer in CALL_CONTEXT.loss_layers:  # only these hold losses of the last call
+            if id(layer) in cache.layer_ids:
+                losses.extend(layer._call_losses)
+        return losses
 
     # ------------------------------------------------------------------------ metrics
     @property
@@ -141,11 +208,23 @@ class KerasSteps:
         metrics.extend(self._own_metrics())
         return metrics
 
+    def __setattr__(self, name: str, value) -> None:
+        # Keras tracks Metric attributes (``self.loss_tracker = Mean()``) into ``metrics``;
+        # recording them here keeps the ``metrics`` property cheap enough for every step.
+        tracked = self.__dict__.get("_metric_attributes")
+        if isinstance(value, Metric) and name not in ("_loss_tracker", "_compile_metrics"):
+            if tracked is None:
+                tracked = {}
+                object.__setattr__(self, "_metric_attributes", tracked)
+            tracked[name] = value
+        elif tracked is not None:
+            tracked.pop(name, None)
+        super().__setattr__(name, value)
+
     def _own_metrics(self) -> list:
-        """``Metric`` objects assigned as attributes (Keras tracks them the same way)."""
-        own = (getattr(self, "_loss_tracker", None), getattr(self, "_compile_metrics", None))
-        skip = {id(m) for m in own}
-        return [v for v in vars(self).values() if isinstance(v, Metric) and id(v) not in skip]
+        """``Metric`` objects assigned as attributes, in assignment order (as Keras)."""
+        tracked = self.__dict__.get("_metric_attributes")
+        return list(tracked.values()) if tracked else []
 
     def reset_metrics(self) -> None:
         for metric in self.metrics:
