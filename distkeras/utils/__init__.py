@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from distkeras.backend import set_random_seed
+from distkeras.utils.dataset_utils import split_dataset, timeseries_dataset_from_array
 from distkeras.utils.py_dataset import PyDataset, Sequence
 from distkeras.utils.sequences import pad_sequences
 from distkeras.utils.serialization import (
@@ -67,4 +68,6 @@ __all__ = [
     "CustomObjectScope",
     "PyDataset",
     "Sequence",
+    "split_dataset",
+    "timeseries_dataset_from_array",
 ]
