@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 
-def canonicalize_axis(axis: int, ndim: int) -> int:
+def _canonicalize_axis(axis: int, ndim: int) -> int:
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of bounds for a tensor of rank {ndim}")
     return axis % ndim
@@ -110,7 +110,7 @@ def expand_dims(x, axis) -> torch.Tensor:
     x = convert_to_tensor(x)
     axes = _axes(axis)
     out_ndim = x.ndim + len(axes)
-    for a in sorted(canonicalize_axis(a, out_ndim) for a in axes):
+    for a in sorted(_canonicalize_axis(a, out_ndim) for a in axes):
         x = torch.unsqueeze(x, a)
     return x
 
@@ -120,7 +120,7 @@ def squeeze(x, axis=None) -> torch.Tensor:
     x = convert_to_tensor(x)
     if axis is None:
         return torch.squeeze(x)
-    axes = tuple(canonicalize_axis(a, x.ndim) for a in _axes(axis))
+    axes = tuple(_canonicalize_axis(a, x.ndim) for a in _axes(axis))
     # torch.squeeze silently keeps a dimension that is not 1; numpy (and Keras's docs) refuse.
     bad = [a for a in axes if x.shape[a] != 1]
     if bad:
@@ -301,7 +301,7 @@ def rot90(array, k: int = 1, axes: Sequence[int] = (0, 1)) -> torch.Tensor:
             f"Input array must have at least 2 dimensions. Received: array.ndim={array.ndim}"
         )
     axes = tuple(axes)
-    if len(axes) != 2 or canonicalize_axis(axes[0], array.ndim) == canonicalize_axis(
+    if len(axes) != 2 or _canonicalize_axis(axes[0], array.ndim) == _canonicalize_axis(
         axes[1], array.ndim
     ):
         raise ValueError(f"Axes must be a tuple of two different dimensions. Received: {axes}")
@@ -330,7 +330,7 @@ def diagflat(x, k: int = 0) -> torch.Tensor:
 @keras_op("numpy")
 def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> torch.Tensor:
     x = convert_to_tensor(x)
-    if canonicalize_axis(axis1, x.ndim) == canonicalize_axis(axis2, x.ndim):
+    if _canonicalize_axis(axis1, x.ndim) == _canonicalize_axis(axis2, x.ndim):
         raise ValueError(
             f"`axis1` and `axis2` cannot be the same. Received: axis1={axis1}, axis2={axis2}"
         )

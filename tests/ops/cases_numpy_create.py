@@ -101,3 +101,16 @@ add("linspace", -5, 5, 4, dtype="int32", label="int-negative")
 NUMPY_REFERENCE["numpy.linspace[int-negative]"] = np.linspace
 add("geomspace", 1, 1000, 4, dtype="int32", label="int")
 NUMPY_REFERENCE["numpy.geomspace[int]"] = np.geomspace
+
+
+# numpy's `axis` for ranges between array ends (Keras's torch backend raises for axis != 0).
+def _float32_reference(fn):
+    return lambda *args, **kwargs: fn(*args, **kwargs).astype("float32")
+
+
+for name in ("linspace", "logspace", "geomspace"):
+    ends = (np.array([1.0, 2.0], "float32"), np.array([[4.0, 8.0], [16.0, 32.0]], "float32"))
+    add(name, *ends, 3, axis=-1, label="axis")
+    add(name, *ends, num=4, endpoint=False, axis=1, label="axis-open")
+    NUMPY_REFERENCE[f"numpy.{name}[axis]"] = _float32_reference(getattr(np, name))
+    NUMPY_REFERENCE[f"numpy.{name}[axis-open]"] = _float32_reference(getattr(np, name))

@@ -202,3 +202,6 @@ add("diff", [1, 4, 9], label="list")
 add("tile", [1, 2], 2, label="list")
 add("expand_dims", 3.0, 0, label="scalar")
 add("broadcast_to", 2, (2, 2), label="scalar")
+for dt in DTYPES:  # numpy's axis=None: join the flattened inputs (Keras's torch backend raises)
+    add("concatenate", [arr((2, 2), dt), arr((3,), dt)], axis=None, label=f"{dt}-flat")
+    NUMPY_REFERENCE[f"numpy.concatenate[{dt}-flat]"] = np.concatenate

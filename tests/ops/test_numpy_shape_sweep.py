@@ -243,3 +243,16 @@ def test_output_dtypes_match_keras_for_every_input_dtype(name, dtype):
     ours = getattr(distkeras.ops, name)(*args)
     tol = 1e-2 if dtype in ("float16", "bfloat16") else 1e-5
     assert_same(ours, theirs, atol=tol, rtol=tol)
+
+
+def test_einsum_and_searchsorted_promote_mixed_dtypes():
+    # Keras's torch backend raises on mixed dtypes here; distkeras promotes as Keras does.
+    import distkeras.ops
+
+    a = torch.arange(6, dtype=torch.int32).reshape(2, 3)
+    b = torch.tensor([0.5, -1.0, 2.0])
+    out = distkeras.ops.einsum("ij,j->i", a, b)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, torch.einsum("ij,j->i", a.float(), b))
+    found = distkeras.ops.searchsorted(torch.tensor([1, 3, 5], dtype=torch.int32), b)
+    assert found.dtype == torch.int32 and found.tolist() == [0, 0, 1]
