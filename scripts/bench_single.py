@@ -2,11 +2,14 @@
 
     python scripts/bench_single.py            # MLP and CNN, 5 interleaved rounds each
     python scripts/bench_single.py --models mlp --rounds 9
+    python scripts/bench_single.py --models dropout --rounds 3   # MLP with Dropout(0.2)
 
 Both sides train the seed's models (MLP 784-32-10; CNN Conv32-Pool-Conv64-Pool-Dense10) with
 batch 32 and Adam on the same data (scikit-learn's digit scans upscaled to 28x28, tiled to
-``--samples``), on one thread. The hand-written loop is what a good engineer writes: tensors
-converted once, a permutation per epoch, F.cross_entropy on logits, torch.optim.Adam (foreach),
+``--samples``), on one thread. The ``dropout`` row is the MLP with ``Dropout(0.2)`` after the
+hidden layer, against ``torch.nn.functional.dropout`` in the loop (``nn.Dropout``). The
+hand-written loop is what a good engineer writes: tensors converted once, a permutation per
+epoch, F.cross_entropy on logits, torch.optim.Adam (foreach),
 zero_grad(set_to_none=True), and on-device loss/accuracy sums for the epoch log (fit reports
 both too). Rounds alternate between the two so drift in machine speed hits both alike; the
 printed ratio is median(distkeras epoch time) / median(torch epoch time): below 1.00 means
@@ -39,12 +42,14 @@ def load_data(samples: int):
 
 # ------------------------------------------------------------------------- distkeras
 def distkeras_model(kind: str):
-    from distkeras.layers import Conv2D, Dense, Flatten, MaxPooling2D
+    from distkeras.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
     from distkeras.models import Sequential
 
     model = Sequential()
-    if kind == "mlp":
+    if kind in ("mlp", "dropout"):
         model.add(Dense(32, activation="relu", input_dim=784))
+        if kind == "dropout":
+            model.add(Dropout(0.2))
     else:
         model.add(Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
         model.add(MaxPooling2D((2, 2)))
@@ -96,6 +101,8 @@ def torch_model(kind: str) -> torch.nn.Module:
     nn = torch.nn
     if kind == "mlp":
         return nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+    if kind == "dropout":  # nn.Dropout is F.dropout; the module stays in train mode
+        return nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10))
     return nn.Sequential(
         nn.Conv2d(1, 32, 3),
         nn.ReLU(),
@@ -138,9 +145,11 @@ def keras_timer(kind: str, x, y_onehot):
         return None
     layers = keras.layers
     model = keras.Sequential()
-    if kind == "mlp":
+    if kind in ("mlp", "dropout"):
         model.add(keras.Input((784,)))
         model.add(layers.Dense(32, activation="relu"))
+        if kind == "dropout":
+            model.add(layers.Dropout(0.2))
     else:
         model.add(keras.Input((28, 28, 1)))
         model.add(layers.Conv2D(32, (3, 3), activation="relu"))
@@ -164,14 +173,14 @@ def bench(kind: str, rounds: int, samples: int) -> None:
 
     set_random_seed(0)
     x, y = load_data(samples)
-    if kind == "mlp":
+    if kind in ("mlp", "dropout"):
         x = x.reshape(len(x), 784)
     y_onehot = to_categorical(y, 10)
     dk = distkeras_model(kind)
     dk_custom = custom_step_model(kind)
     tm = torch_model(kind)
     opt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
-    x_t = torch.from_numpy(x if kind == "mlp" else np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    x_t = torch.from_numpy(x if kind != "cnn" else np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     y_t = torch.from_numpy(y.astype("int64"))
     keras_run = keras_timer(kind, x, y_onehot)
 
@@ -208,13 +217,15 @@ def bench(kind: str, rounds: int, samples: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    parser.add_argument(
+        "--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn", "dropout"]
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--samples", type=int, default=8000)
     args = parser.parse_args()
     torch.set_num_threads(1)
     for kind in args.models:
-        bench(kind, args.rounds, args.samples if kind == "mlp" else args.samples // 4)
+        bench(kind, args.rounds, args.samples if kind != "cnn" else args.samples // 4)
 
 
 if __name__ == "__main__":
