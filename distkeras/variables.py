@@ -256,6 +256,32 @@ class Variable(torch.nn.Parameter):
         )
 
 
+def _array_operator(name: str):
+    """``Variable.<name>``: numpy/list operands become tensors of the variable's dtype (as
+    Keras converts them); tensors and Python numbers go straight to torch's operator."""
+    tensor_op = getattr(torch.Tensor, name)
+
+    def operator(self, other):
+        if isinstance(other, (np.ndarray, list, tuple)):
+            other = torch.as_tensor(np.asarray(other), device=self.device).to(self.dtype)
+        return tensor_op(self, other)
+
+    operator.__name__ = name
+    return operator
+
+
+_ARRAY_OPERATORS = (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+    "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__",
+    "__rpow__", "__matmul__", "__rmatmul__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__eq__", "__ne__", "__and__", "__or__", "__xor__",
+)  # fmt: skip
+for _name in _ARRAY_OPERATORS:
+    setattr(Variable, _name, _array_operator(_name))
+# A Tensor subclass that defines __eq__ must say how it hashes: by identity, as tensors do.
+Variable.__hash__ = torch.Tensor.__hash__
+
+
 def _rebuild_variable(data, requires_grad, name, path, autocast, aggregation, synchronization):
     return Variable._wrap(
         data,
