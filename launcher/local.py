@@ -189,7 +189,8 @@ class Supervisor:
         self._signals: list[int] = []
         self._reported_exits: list[tuple[int, int]] = []
         self._blames: dict[int, tuple[tuple[int, ...], str]] = {}  # rank -> (culprits, why)
-        self._codes: dict[int, int] = {}  # rank -> returncode, every worker that ended
+        # rank -> (returncode, ended before the launcher stopped anyone), every worker that ended
+        self._codes: dict[int, tuple[int, bool]] = {}
         self._failure: tuple[int | None, int, str] | None = None
         self._requeue = False  # a worker exited with REQUEUE_EXIT_CODE
         self._stop_signal: int | None = None
@@ -264,7 +265,7 @@ class Supervisor:
 
     def _exited(self, rank: int | None, returncode: int, label: str) -> None:
         if rank is not None:
-            self._codes.setdefault(rank, returncode)
+            self._codes.setdefault(rank, (returncode, self._failure is None))
         if returncode == 0:
             return
         if returncode == REQUEUE_EXIT_CODE:
@@ -320,15 +321,13 @@ class Supervisor:
                 return GroupResult(shell_exit_code(returncode), label, restartable)
             for culprit in culprits:
                 self.pump.wait_closed(culprit, timeout=2.0)
-                code = self._codes.get(culprit)
                 self._print_tail(
                     culprit,
                     f"rank {culprit}",
-                    code,
+                    self._own_code(culprit),
                     cause=f"{label} stopped because {why}",
                 )
-            code = self._codes.get(culprits[0])
-            returncode = code if code not in (None, 0) else returncode
+            returncode = self._own_code(culprits[0]) or returncode
             return GroupResult(shell_exit_code(returncode), f"rank {culprits[0]}", restartable)
         if self._requeue:
             _say(
@@ -341,11 +340,19 @@ class Supervisor:
             return GroupResult(128 + int(self._stop_signal))
         return GroupResult(0)
 
+    def _own_code(self, rank: int) -> int | None:
+        """`rank`'s exit status when it ended by itself (not by our SIGTERM or SIGKILL)."""
+        returncode, first = self._codes.get(rank, (None, False))
+        if returncode is None or returncode == 0:
+            return None
+        return returncode if first or returncode > 0 else None
+
     def _print_tail(
         self, rank: int | None, label: str, returncode: int | None, cause: str = ""
     ) -> None:
         errors, output = self.pump.tail(rank)
         lines, what = (errors, "stderr") if errors else (output, "output")
+        stack = self.pump.stack(rank) if cause else []
         if cause:
             # Blamed by the rank that failed: it failed (exit status known), or it is stuck
             # or gone (the others were stopped before it ended).
@@ -353,6 +360,10 @@ class Supervisor:
             header = f"{label} {ended} ({cause})"
         else:
             header = f"{label} failed with {describe_exit(returncode)}"
+        if stack:  # a stuck rank: where it was when asked beats whatever it printed later
+            body = "".join(f"    {line}\n" for line in stack)
+            _say(f"{header}. Where it was when asked:\n{body}", newline=False)
+            return
         if not lines:
             _say(f"{header}; it wrote nothing.")
             return

@@ -26,6 +26,7 @@ _EXIT_LINE = re.compile(rb"\x1edistkeras-exit rank=(\d+) returncode=(-?\d+)")
 # (distkeras.distributed.comm.BLAME_MARKER; the launcher imports nothing from distkeras).
 _BLAME_LINE = re.compile(rb"\x1edistkeras-blame rank=(\d+) culprits=([\d,]+) ?([^\r\n]*)")
 _RANK_PREFIX = re.compile(rb"\[rank (\d+)\] ")
+_STACK_HEADER = b"distkeras: rank "
 _TERMINATOR = re.compile(rb"\r\n|\n|\r(?!$)")
 PARTIAL_FLUSH_S = 0.05
 _CHUNK = 65536
@@ -97,6 +98,9 @@ class OutputPump:
         self._open_per_rank: collections.Counter = collections.Counter()
         self._closed_events: dict[int | None, threading.Event] = {}
         self._tails: dict[tuple[int | None, str], collections.deque] = {}
+        # rank -> the last Python stack it printed when a peer found it holding a collective up
+        self._stacks: dict[int | None, list[bytes]] = {}
+        self._in_stack: set[int | None] = set()
         self._logs: dict[int | None, object] = {}
         self._thread: threading.Thread | None = None
         if self.log_dir is not None:
@@ -129,6 +133,10 @@ class OutputPump:
     def drained(self) -> bool:
         """True when every pipe reached end-of-file and its output was written."""
         return self._thread is None or not self._thread.is_alive()
+
+    def stack(self, rank: int | None) -> list[str]:
+        """The last stack report of `rank` (see distkeras/distributed/hang.py), or []."""
+        return [line.decode("utf-8", "replace") for line in self._stacks.get(rank, ())]
 
     def tail(self, rank: int | None) -> tuple[list[str], list[str]]:
         """Returns (last stderr lines, last lines of all output) of `rank`."""
@@ -271,11 +279,22 @@ class OutputPump:
         if not content.endswith(b"\n"):
             return
         line, stream.line = stream.line.rstrip(b"\r\n"), b""
+        self._collect_stack(stream.rank, line)
         for kind in ("all", stream.kind) if stream.kind == "stderr" else ("all",):
             tail = self._tails.get((stream.rank, kind))
             if tail is None:
                 tail = self._tails[(stream.rank, kind)] = collections.deque(maxlen=self.tail_lines)
             tail.append(line)
+
+    def _collect_stack(self, rank: int | None, line: bytes) -> None:
+        # A stuck rank's report: "distkeras: rank N has not reached ..." then indented frames.
+        if line.startswith(_STACK_HEADER) and b" has not reached " in line:
+            self._stacks[rank] = [line]
+            self._in_stack.add(rank)
+        elif rank in self._in_stack and line.startswith(b"  ") and len(self._stacks[rank]) < 200:
+            self._stacks[rank].append(line)
+        else:
+            self._in_stack.discard(rank)
 
 
 def exit_marker(rank: int, returncode: int) -> bytes:

@@ -156,10 +156,10 @@ class MPICommunicator(Communicator):
         culprits: tuple = ()
         summary = f"rank {self.rank} timed out in {what} after {self.timeout_s:g} s"
         if self._watch is not None:
-            from distkeras.distributed import mpi_watch
+            from distkeras.distributed import hang
 
             answers = self._watch.ask_where(ticket)
-            found, culprits = mpi_watch.diagnose(ticket, answers, self.rank, self.world_size)
+            found, culprits = hang.diagnose(ticket, answers, self.rank, self.world_size)
             message = f"{message} Diagnosis: {found}"
             summary = f"{summary}: {found}"
         raise CollectiveTimeoutError(message, culprits=culprits, summary=summary)

@@ -16,19 +16,14 @@ Messages (pickled dicts, tagged):
 
 from __future__ import annotations
 
-import os
 import queue
-import socket
-import sys
 import threading
 import time
-import traceback
 
-from distkeras.distributed.comm import describe_collective
+from distkeras.distributed import hang
 
 TAG_NOTICE, TAG_QUERY, TAG_REPLY = 7001, 7002, 7003
 _IDLE_S = 0.05
-ANSWER_WAIT_S = 2.0
 
 
 class Watcher:
@@ -67,25 +62,9 @@ class Watcher:
                 self._answer(source, message)
 
     def _answer(self, asker: int, query: dict) -> None:
-        comm = self.comm
-        seq = query["ticket"][0]
-        frame = sys._current_frames().get(threading.main_thread().ident)
-        where = _location(frame)
-        self.send(asker, TAG_REPLY, {"rank": comm.rank, "last": comm.last, "where": where,
-                                     "host": socket.gethostname(), "pid": os.getpid()})  # fmt: skip
-        if comm.last[0] < seq and seq not in self._stack_printed_for:
-            # This rank is the one holding the collective up: show where it is.
-            self._stack_printed_for.add(seq)
-            stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
-            text = (
-                f"distkeras: rank {comm.rank} has not reached "
-                f"{describe_collective(tuple(query['ticket']))}"
-                f", which rank {asker} waits in; its last collective was "
-                f"{describe_collective(comm.last)}. Its Python stack (most recent call "
-                f"last):\n{stack}"
-            )
-            sys.stderr.flush()
-            os.write(2, text.encode("utf-8", "replace"))
+        ticket = tuple(query["ticket"])
+        self.send(asker, TAG_REPLY, hang.whereabouts(self.comm))
+        hang.print_stack_if_behind(self.comm, ticket, asker, self._stack_printed_for)
 
     # ------------------------------------------------------------------ main thread
     def send(self, dest: int, tag: int, message: dict) -> None:
@@ -98,12 +77,12 @@ class Watcher:
                 self.send(peer, TAG_NOTICE, message)
 
     def ask_where(self, ticket: tuple) -> dict[int, dict]:
-        """Every peer's reply to 'where are you?', within ANSWER_WAIT_S (missing: no reply)."""
+        """Every peer's reply to 'where are you?', within hang.ANSWER_WAIT_S (missing: no reply)."""
         peers = [p for p in range(self.comm.world_size) if p != self.comm.rank]
         for peer in peers:
             self.send(peer, TAG_QUERY, {"ticket": ticket})
         answers: dict[int, dict] = {}
-        deadline = time.monotonic() + ANSWER_WAIT_S
+        deadline = time.monotonic() + hang.ANSWER_WAIT_S
         while len(answers) < len(peers) and time.monotonic() < deadline:
             try:
                 reply = self.replies.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -123,38 +102,3 @@ class Watcher:
                 time.sleep(0.005)
         self._stop.set()
         self._thread.join(timeout=1.0)
-
-
-def _location(frame) -> str:
-    if frame is None:
-        return "an unknown place"
-    code = frame.f_code
-    return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
-
-
-def diagnose(ticket: tuple, answers: dict[int, dict], rank: int, world_size: int):
-    """(text, culprits) for a collective ``ticket`` = (seq, op, epoch, step) that timed out."""
-    seq = ticket[0]
-    lines, culprits = [], []
-    for peer in range(world_size):
-        if peer == rank:
-            continue
-        answer = answers.get(peer)
-        if answer is None:
-            culprits.append(peer)
-            lines.append(
-                f"rank {peer} did not answer (it died, or is stuck in code that holds the GIL)"
-            )
-        elif answer["last"][0] < seq:
-            culprits.append(peer)
-            lines.append(
-                f"rank {peer} did not arrive: its last collective was "
-                f"{describe_collective(tuple(answer['last']))} and it is running {answer['where']} "
-                f"(pid {answer['pid']} on {answer['host']}; its stack is in its output)"
-            )
-    if not lines:
-        return (
-            "Every rank reached this collective; they may have called different collectives.",
-            (),
-        )
-    return "; ".join(lines) + ".", tuple(culprits)

@@ -25,6 +25,7 @@ from distkeras.distributed.comm import (
     Communicator,
     Work,
     check_op,
+    describe_collective,
     timeout_message,
 )
 
@@ -35,10 +36,11 @@ _PEER_GONE_WORDS = ("connection closed", "connection reset", "broken pipe", "pee
 
 
 class _TorchWork(Work):
-    def __init__(self, comm: TorchCommunicator, work, what: str):
+    def __init__(self, comm: TorchCommunicator, work, what: str, ticket: tuple | None = None):
         self.comm = comm
         self.work = work
         self.what = what
+        self.ticket = ticket
 
     def wait(self) -> None:
         if self.work is None:
@@ -47,7 +49,7 @@ class _TorchWork(Work):
         try:
             work.wait()
         except RuntimeError as error:
-            self.comm._failed(self.what, error)
+            self.comm._failed(self.what, error, self.ticket)
 
 
 class TorchCommunicator(Communicator):
@@ -105,6 +107,12 @@ class TorchCommunicator(Communicator):
         from distkeras.distributed import exits
 
         exits.install(self)
+        self._watch = None
+        if getattr(self, "_store", None) is not None and self.world_size > 1:
+            # Hang diagnosis: who did not arrive at a collective that timed out (store_watch).
+            from distkeras.distributed.store_watch import StoreWatcher
+
+            self._watch = StoreWatcher(self, self._store, self._prefix.replace("/node/", "/watch/"))
 
     # ----------------------------------------------------------------------- rendezvous
     def _join(self, rank: int, world_size: int, master_addr: str, master_port: int) -> None:
@@ -154,6 +162,7 @@ class TorchCommunicator(Communicator):
                 f"Backend error: {error}"
             ) from error
         self._peers = {r: json.loads(store.get(f"{self._prefix}{r}")) for r in range(world_size)}
+        self._store = store
 
     def _who_registered(self, store, world_size: int, master_addr: str, port: int) -> str:
         me = f"this node ({self._node_text(self._me)})"
@@ -225,12 +234,19 @@ class TorchCommunicator(Communicator):
                 f"({self._broken})."
             )
 
-    def _failed(self, what: str, error: BaseException):
+    def _failed(self, what: str, error: BaseException, ticket: tuple | None = None):
         text = str(error)
         lowered = text.lower()
+        culprits, summary = (), ""
         if any(word in lowered for word in _TIMEOUT_WORDS):
+            what = describe_collective(ticket) if ticket else what
             message = timeout_message(what, self.rank, self.timeout_s)
             kind = CollectiveTimeoutError
+            summary = f"rank {self.rank} timed out in {what} after {self.timeout_s:g} s"
+            if getattr(self, "_watch", None) is not None and ticket is not None:
+                with contextlib.suppress(Exception):  # best effort: the store may be gone
+                    found, culprits = self._watch.diagnose(ticket)
+                    message, summary = f"{message} Diagnosis: {found}", f"{summary}: {found}"
         elif any(word in lowered for word in _PEER_GONE_WORDS):
             message = (
                 f"Rank {self.rank}: {what} failed because another worker disconnected (it "
@@ -245,15 +261,16 @@ class TorchCommunicator(Communicator):
         self.shutdown()
         if network:
             message = f"{message} {network}"
-        raise kind(f"{message} Backend error: {text}") from error
+        raise kind(f"{message} Backend error: {text}", culprits, summary) from error
 
     def _run(self, what: str, fn, *args, async_op: bool = False, **kwargs):
         self._check_usable(what)
+        ticket = self._track(what)  # (seq, op, epoch, step): what a hang diagnosis compares
         try:
             work = fn(*args, async_op=async_op, **kwargs) if async_op else fn(*args, **kwargs)
         except RuntimeError as error:
-            self._failed(what, error)
-        return _TorchWork(self, work, what) if async_op else None
+            self._failed(what, error, ticket)
+        return _TorchWork(self, work, what, ticket) if async_op else None
 
     # ---------------------------------------------------------------------- collectives
     def all_reduce(self, tensor, op="sum", async_op=False):
@@ -277,6 +294,9 @@ class TorchCommunicator(Communicator):
         self._run("barrier", dist.barrier)
 
     def shutdown(self):
+        watch, self._watch = getattr(self, "_watch", None), None
+        if watch is not None:
+            watch.close()
         if dist.is_initialized():
             # Already failing: exiting matters more than a clean goodbye.
             with contextlib.suppress(RuntimeError):

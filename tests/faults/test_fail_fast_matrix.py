@@ -66,8 +66,8 @@ def _free_port() -> int:
 class Cell:
     """One job: started, faulted, watched until it and all its processes are gone."""
 
-    def __init__(self, mode: str, fault: str, root: Path):
-        self.mode, self.fault = mode, fault
+    def __init__(self, mode: str, fault: str, root: Path, timeout_s: float = 30.0):
+        self.mode, self.fault, self.timeout_s = mode, fault, timeout_s
         self.folder = root / f"{mode}-{fault}"
         self.folder.mkdir()
         self.marker = uuid.uuid4().hex
@@ -83,7 +83,11 @@ class Cell:
             self.done.set()
 
     def _run(self) -> None:
-        env = {**worker_env(), "DISTKERAS_TIMEOUT": "30", "DISTKERAS_FAULT_CELL": self.marker}
+        env = {
+            **worker_env(),
+            "DISTKERAS_TIMEOUT": f"{self.timeout_s:g}",
+            "DISTKERAS_FAULT_CELL": self.marker,
+        }
         with open(self.folder / "out", "wb") as out:
             proc = subprocess.Popen(
                 command(self.mode, self.folder, self.fault),
@@ -102,7 +106,7 @@ class Cell:
             else:
                 self.fault_at = float(fault_file.read_text()) if fault_file.exists() else None
             try:
-                self.code = proc.wait(timeout=END_S + 20)
+                self.code = proc.wait(timeout=END_S + 20 + self.timeout_s)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 self.code = proc.wait()
@@ -141,12 +145,10 @@ def _processes_with(marker: str, until: float) -> list[int]:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def cells(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fail_fast")
-    all_cells = {(m, f): Cell(m, f, root) for m in MODES for f in FAULTS}
-    pending = list(all_cells.values())
-    slots = threading.Semaphore(PARALLEL)
+def start_cells(cells: list[Cell], parallel: int = PARALLEL) -> None:
+    """Runs the cells in the background, `parallel` at a time, in order."""
+    slots = threading.Semaphore(parallel)
+    pending = list(cells)
 
     def start_all():
         for cell in pending:
@@ -161,6 +163,13 @@ def cells(tmp_path_factory):
             threading.Thread(target=run, daemon=True).start()
 
     threading.Thread(target=start_all, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fail_fast")
+    all_cells = {(m, f): Cell(m, f, root) for m in MODES for f in FAULTS}
+    start_cells(list(all_cells.values()))
     return all_cells
 
 

@@ -8,7 +8,7 @@ Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last
     exit3    calls sys.exit(3)
     exit0    calls sys.exit(0) in the middle of training
     term     (rank 0) writes DIR/ready and keeps training slowly until the test signals the job
-    stuck    sleeps for a minute in the callback (the others wait in the next all-reduce)
+    stuck    sleeps DISTKERAS_TIMEOUT + 6 s in the callback (the others wait in the all-reduce)
 """
 
 import os
@@ -51,8 +51,8 @@ class Fault(distkeras.callbacks.Callback):
             sys.exit(3)
         if fault == "exit0":
             sys.exit(0)
-        if fault == "stuck":
-            time.sleep(60)
+        if fault == "stuck":  # long enough for the others to time out and ask where it is
+            time.sleep(float(os.environ["DISTKERAS_TIMEOUT"]) + 6)
 
 
 distkeras.utils.set_random_seed(1)

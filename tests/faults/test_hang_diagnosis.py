@@ -1,0 +1,58 @@
+"""A rank stuck in user code is named, with its Python stack, on both backends and launch modes.
+
+Rank 1 of scripts/fail_fast_job.py sleeps in `on_train_batch_begin` at step 2 (longer than
+DISTKERAS_TIMEOUT) while rank 0 waits in that step's gradient all-reduce. Rank 0 times out
+and its error names the collective (op, sequence number, epoch and step) and the rank that
+did not arrive, with that rank's last collective and current line; the stuck rank prints its
+own stack. Under distkeras-launch the closing lines blame the stuck rank, not rank 0, and
+show that stack. Modes: distkeras-launch (MPI, the CPU default) and --backend torch, plain
+mpiexec (MPI) and plain torchrun (torch).
+"""
+
+import re
+
+import pytest
+
+from tests.faults.test_fail_fast_matrix import Cell, start_cells
+
+MODES = ("launch", "launch-torch", "mpiexec", "torchrun")
+TIMEOUT_S = 3.0
+
+# The collective rank 0 waits in and the last one rank 1 ran: one all-reduce per step after
+# fit's start-up collectives, the same count on both backends.
+WAITED = "all_reduce #9 (epoch 0, step 2)"
+LAST = "all_reduce #8 (epoch 0, step 1)"
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hang")
+    cells = {mode: Cell(mode, "stuck", root, timeout_s=TIMEOUT_S) for mode in MODES}
+    start_cells(list(cells.values()), parallel=2)
+    return cells
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_stuck_rank_is_named_with_its_stack(cells, mode):
+    cell = cells[mode]
+    assert cell.done.wait(300), "the job never finished"
+    assert cell.error is None, cell.error
+    out, tail = cell.output, cell.output[-5000:]
+    assert cell.code != 0, tail
+    # Rank 0's error: which collective, who did not arrive, where that rank is.
+    assert f"Rank 0: {WAITED} timed out after {TIMEOUT_S:g} s" in out, tail
+    assert f"rank 1 did not arrive: its last collective was {LAST}" in out, tail
+    assert re.search(r"running \S+fail_fast_job.py:\d+ in on_train_batch_begin", out), tail
+    # Rank 1's own report: its stack, down to the sleeping line.
+    report = f"distkeras: rank 1 has not reached {WAITED}, which rank 0 waits in"
+    assert report in out, tail
+    stack = out[out.index(report) :]
+    assert "in on_train_batch_begin" in stack and "time.sleep(" in stack, tail
+    assert not cell.leftovers, f"processes left behind: {cell.leftovers}"
+    if mode.startswith("launch"):
+        closing = out[out.rindex("distkeras-launch: rank 0 failed (exit code 1)") :]
+        assert "distkeras-launch: rank 1 " in closing, closing
+        assert f"rank 0 timed out in {WAITED}" in closing, closing
+        assert "Where it was when asked:" in closing and "time.sleep(" in closing, closing
+        # The blame line is for the launcher: it is not shown.
+        assert "distkeras-blame" not in out
