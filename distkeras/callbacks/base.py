@@ -155,10 +155,14 @@ class CallbackList(Callback):
             callback.set_params(params)
 
     def _all(self, hook, *args):
+        if args[-1] is None:  # Keras hands callbacks an empty dict, never None
+            args = (*args[:-1], {})
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
 
     def _batch(self, hook, batch, logs):
+        if logs is None:
+            logs = {}
         for callback in self._batch_listeners[hook]:
             getattr(callback, hook)(batch, logs)
 
