@@ -2,8 +2,9 @@
 
 Launch modes: distkeras-launch (default backend: MPI on CPU), --backend torch, --backend mpi,
 plain mpiexec, plain torchrun. Faults, injected by rank 1 at step 2 of a tiny fit
-(scripts/fail_fast_job.py): an exception, SIGKILL, sys.exit(3), and SIGTERM sent to the
-launcher (distkeras-launch, mpiexec or torchrun) in the middle of training. In every cell:
+(scripts/fail_fast_job.py): an exception, SIGKILL, sys.exit(3), sys.exit(0) (one rank leaving
+fit early is a failure of the job too), and SIGTERM sent to the launcher (distkeras-launch,
+mpiexec or torchrun) in the middle of training. In every cell:
 
 * the job ends within END_S seconds of the fault, with a non-zero exit code;
 * the output names the failing rank with its error;
@@ -32,9 +33,9 @@ from tests.faults import REPO, SCRIPTS, worker_env
 
 JOB = SCRIPTS / "fail_fast_job.py"
 MODES = ("launch", "launch-torch", "launch-mpi", "mpiexec", "torchrun")
-FAULTS = ("raise", "kill", "exit3", "term")
+FAULTS = ("raise", "kill", "exit3", "exit0", "term")
 END_S = 10.0  # from the fault to the end of every process of the job
-PARALLEL = 3
+PARALLEL = 4
 START_TIMEOUT_S = 90.0
 
 
@@ -181,6 +182,8 @@ def expected_text(mode: str, fault: str) -> list[str]:
         return [named, "RuntimeError: injected failure on rank 1"]
     if fault == "exit3":
         return ["rank 1 failed with exit code 3"] if launcher else ["rank 1 failed (sys.exit(3))"]
+    if fault == "exit0":  # sys.exit(0) in the middle of fit: the job cannot go on
+        return ["rank 1 left fit with sys.exit(0)"]
     if fault == "kill":
         if launcher:
             return ["rank 1 failed with signal SIGKILL"]
