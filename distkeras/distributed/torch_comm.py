@@ -31,6 +31,7 @@ from distkeras.distributed.comm import (
 
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 _TIMEOUT_WORDS = ("timed out", "timeout")
+_STORE = -1  # the rendezvous store's key among the probed ranks
 _AGENT_STORE = "TORCHELASTIC_USE_AGENT_STORE"  # torchrun's agent hosts MASTER_ADDR's store
 _PEER_GONE_WORDS = ("connection closed", "connection reset", "broken pipe", "peer")
 
@@ -162,6 +163,7 @@ class TorchCommunicator(Communicator):
                 f"Backend error: {error}"
             ) from error
         self._peers = {r: json.loads(store.get(f"{self._prefix}{r}")) for r in range(world_size)}
+        self._master = (master_addr, master_port)
         self._store = store
 
     def _who_registered(self, store, world_size: int, master_addr: str, port: int) -> str:
@@ -201,17 +203,19 @@ class TorchCommunicator(Communicator):
             text += f", gloo on {pinned}" if pinned else ", gloo on the hostname's address"
         return text
 
-    def _network_verdict(self) -> str:
-        """After a failed collective: which peers on other nodes still answer, and how."""
+    def _network_verdict(self) -> tuple[str, bool]:
+        """After a failed collective: which peers on other nodes still answer, and how; and
+        whether the rendezvous store still answers."""
         peers = getattr(self, "_peers", None)
         if not peers:
-            return ""
+            return "", True
         mine = self._me.get("address")
         targets = {r: (p["address"], p["beacon"]) for r, p in peers.items()
                    if r != self.rank and p.get("address") and p["address"] != mine}  # fmt: skip
         if not targets:
-            return ""
-        verdicts = netif.probe_all(targets)
+            return "", True
+        verdicts = netif.probe_all({**targets, _STORE: self._master})
+        store_reachable = verdicts.pop(_STORE) == "alive"
         unreachable = [r for r, v in verdicts.items() if v == "unreachable"]
         gone = [r for r, v in verdicts.items() if v == "gone"]
         parts = []
@@ -224,7 +228,7 @@ class TorchCommunicator(Communicator):
             )
         if gone:
             parts.append(f"Ranks {netif.rank_ranges(gone)} answer no more: their process ended.")
-        return " ".join(parts)
+        return " ".join(parts), store_reachable
 
     # ------------------------------------------------------------------ error handling
     def _check_usable(self, what: str) -> None:
@@ -237,16 +241,20 @@ class TorchCommunicator(Communicator):
     def _failed(self, what: str, error: BaseException, ticket: tuple | None = None):
         text = str(error)
         lowered = text.lower()
-        culprits, summary = (), ""
+        culprits, summary, network = (), "", None
         if any(word in lowered for word in _TIMEOUT_WORDS):
             what = describe_collective(ticket) if ticket else what
             message = timeout_message(what, self.rank, self.timeout_s)
             kind = CollectiveTimeoutError
             summary = f"rank {self.rank} timed out in {what} after {self.timeout_s:g} s"
-            if getattr(self, "_watch", None) is not None and ticket is not None:
+            network, store_reachable = self._network_verdict()
+            # Asking through a store we cannot reach would block for its timeout per request.
+            if getattr(self, "_watch", None) is not None and ticket is not None and store_reachable:
                 with contextlib.suppress(Exception):  # best effort: the store may be gone
                     found, culprits = self._watch.diagnose(ticket)
                     message, summary = f"{message} Diagnosis: {found}", f"{summary}: {found}"
+            if network and not culprits:  # the launcher's one-line report says why
+                summary = f"{summary}. {network}"
         elif any(word in lowered for word in _PEER_GONE_WORDS):
             message = (
                 f"Rank {self.rank}: {what} failed because another worker disconnected (it "
@@ -257,7 +265,8 @@ class TorchCommunicator(Communicator):
             message = f"Rank {self.rank}: {what} failed."
             kind = CollectiveError
         self._broken = f"{what}: {text.splitlines()[0] if text else type(error).__name__}"
-        network = self._network_verdict()
+        if network is None:
+            network, _ = self._network_verdict()
         self.shutdown()
         if network:
             message = f"{message} {network}"

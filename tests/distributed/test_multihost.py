@@ -15,7 +15,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,9 +52,15 @@ def _wait_for(paths, procs, limit_s: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_hosts(tmp_path_factory):
-    outdir = tmp_path_factory.mktemp("multihost")
-    reference_dir = tmp_path_factory.mktemp("multihost_reference")
+def two_hosts():
+    # Not under pytest's basetemp: concurrent pytest runs prune each other's.
+    with tempfile.TemporaryDirectory(prefix="distkeras-multihost-") as root:
+        yield _run_two_hosts(Path(root) / "job", Path(root) / "reference")
+
+
+def _run_two_hosts(outdir: Path, reference_dir: Path) -> dict:
+    outdir.mkdir()
+    reference_dir.mkdir()
     reference = subprocess.Popen([sys.executable, str(JOB), str(reference_dir)], cwd=REPO,
                                  env=worker_env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)  # fmt: skip

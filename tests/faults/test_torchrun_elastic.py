@@ -103,35 +103,41 @@ def _kill_leftovers(agents: list[subprocess.Popen], outdir: Path) -> None:
             os.kill(info["pid"], signal.SIGKILL)
 
 
-def test_a_node_leaves_and_the_survivors_resume_exactly(tmp_path):
-    reference_dir = Path(tempfile.mkdtemp(prefix="distkeras-elastic-reference-"))
+def test_a_node_leaves_and_the_survivors_resume_exactly():
+    # Not under pytest's basetemp: concurrent pytest runs prune each other's.
+    with tempfile.TemporaryDirectory(prefix="distkeras-elastic-") as root:
+        _node_leaves(Path(root) / "job", Path(root) / "reference")
+
+
+def _node_leaves(outdir: Path, reference_dir: Path) -> None:
+    outdir.mkdir()
     reference = Job([sys.executable, str(ELASTIC_JOB), str(reference_dir)])
     port = _free_port()
     # Node 1 starts first and retries until node 0's store is up, so both join one round.
-    node_1 = _agent(tmp_path, port, nproc=1, is_host=False)
-    node_0 = _agent(tmp_path, port, nproc=2, is_host=True)
+    node_1 = _agent(outdir, port, nproc=1, is_host=False)
+    node_0 = _agent(outdir, port, nproc=2, is_host=True)
     agents = [node_0, node_1]
     try:
         try:
             output, _ = node_0.communicate(timeout=150)
         except subprocess.TimeoutExpired:
-            _kill_leftovers(agents, tmp_path)
+            _kill_leftovers(agents, outdir)
             output = node_0.communicate()[0]
             raise AssertionError(f"torchrun timed out:\n{output[-5000:]}") from None
         assert node_0.returncode == 0, output[-5000:]
         node_1_output = node_1.communicate(timeout=10)[0]
         assert node_1.returncode == -signal.SIGKILL, node_1_output[-3000:]
     finally:
-        _kill_leftovers(agents, tmp_path)
+        _kill_leftovers(agents, outdir)
 
-    worlds = {key: info["world_size"] for key, info in _attempts(tmp_path).items()}
-    counts = {key: info["restart_count"] for key, info in _attempts(tmp_path).items()}
+    worlds = {key: info["world_size"] for key, info in _attempts(outdir).items()}
+    counts = {key: info["restart_count"] for key, info in _attempts(outdir).items()}
     # Three workers on two nodes, then the two survivors at the smaller world size.
     assert worlds == {(0, 0): 3, (0, 1): 3, (0, 2): 3, (1, 0): 2, (1, 1): 2}, worlds
     assert counts == {key: key[0] for key in worlds}
 
     reference.check()
-    expected, got = outputs(reference_dir), outputs(tmp_path)
+    expected, got = outputs(reference_dir), outputs(outdir)
     assert_same_weights(got["weights"], expected["weights"])
     # The survivors resumed from the backup written at the end of epoch 1.
     assert got["batches"] == (EPOCHS - 1) * STEPS_PER_EPOCH

@@ -50,20 +50,28 @@ def _joined(outdir):
     return distributed.rank()
 
 
+def _failing(outdir):
+    """Records when this worker fails, so the session can time the reaction from there."""
+    (Path(outdir) / "failing_at").write_text(repr(time.time()))
+
+
 def raises(outdir):
     if _joined(outdir) == 1:
+        _failing(outdir)
         raise ValueError("bad value on rank 1")
     distributed.barrier()  # rank 0 waits in a collective for the rank that failed
 
 
 def killed(outdir):
     if _joined(outdir) == 1:
+        _failing(outdir)
         os.kill(os.getpid(), signal.SIGKILL)
     distributed.barrier()
 
 
 def exits(outdir):
     if _joined(outdir) == 1:
+        _failing(outdir)
         sys.exit(3)
     distributed.barrier()
 
@@ -92,6 +100,9 @@ def attempt(name, function):
             cause=repr(error.__cause__),
         )
     record["seconds"] = time.monotonic() - started
+    failing_at = outdir / "failing_at"
+    if failing_at.exists():
+        record["after_failure_s"] = time.time() - float(failing_at.read_text())
     pids = [int(p.read_text()) for p in outdir.glob("pid*")]
     record["workers_seen"] = len(pids)
     record["left_behind"] = [pid for pid in pids if running(pid)]
