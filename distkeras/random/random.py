@@ -95,6 +95,7 @@ def _seeded_device() -> torch.device:
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> torch.Tensor:
     """Normally distributed values of ``shape``.
 
@@ -105,6 +106,7 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> torch.Tensor:
     return normal_(shape, mean, stddev, dtype, seed)
 
 
+@streams.eager_under_compile
 def normal_(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, batch_aligned=None):
     """``normal``; ``batch_aligned=True`` (layers) says dimension 0 is the batch."""
     shape, dtype, device = _shape(shape, "normal"), _float_dtype(dtype, "normal"), _seeded_device()
@@ -116,11 +118,13 @@ def normal_(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, batch_aligned=No
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None) -> torch.Tensor:
     """Uniformly distributed values in ``[minval, maxval)``; ``dtype`` must be a float type."""
     return uniform_(shape, minval, maxval, dtype, seed)
 
 
+@streams.eager_under_compile
 def uniform_(shape, minval=0.0, maxval=1.0, dtype=None, seed=None, batch_aligned=None):
     """``uniform``; ``batch_aligned=True`` (layers) says dimension 0 is the batch."""
     shape, device = _shape(shape, "uniform"), _seeded_device()
@@ -135,6 +139,7 @@ def uniform_(shape, minval=0.0, maxval=1.0, dtype=None, seed=None, batch_aligned
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def randint(shape, minval, maxval, dtype="int32", seed=None) -> torch.Tensor:
     """Integers drawn uniformly from ``[minval, maxval)``; ``dtype`` must be an integer type."""
     shape, device = _shape(shape, "randint"), _seeded_device()
@@ -153,6 +158,7 @@ def randint(shape, minval, maxval, dtype="int32", seed=None) -> torch.Tensor:
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> torch.Tensor:
     """Normal values redrawn until within two standard deviations of the mean (Keras's
     method: the first of four draws that falls inside)."""
@@ -170,6 +176,7 @@ def _noise_shape(inputs: torch.Tensor, noise_shape) -> tuple:
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def dropout(inputs, rate, noise_shape=None, seed=None) -> torch.Tensor:
     """Inverted dropout: zeroes entries with probability ``rate``, scales the rest by
     ``1 / (1 - rate)``. ``noise_shape`` (None entries take the input's size) broadcasts the
@@ -212,6 +219,7 @@ def _per_sample_dropout(inputs, keep: float, noise_shape, seed) -> torch.Tensor:
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def shuffle(x, axis=0, seed=None) -> torch.Tensor:
     """``x`` with its entries along ``axis`` randomly permuted."""
     x = backend.convert_to_tensor(x)
@@ -225,6 +233,7 @@ def shuffle(x, axis=0, seed=None) -> torch.Tensor:
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def categorical(logits, num_samples, dtype="int32", seed=None) -> torch.Tensor:
     """``num_samples`` class indices per row of 2-D ``logits`` (unnormalized log-probs)."""
     logits = backend.convert_to_tensor(logits)
@@ -255,6 +264,7 @@ def _broadcast(value, shape, device) -> torch.Tensor:
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def gamma(shape, alpha, dtype=None, seed=None) -> torch.Tensor:
     """Gamma-distributed values with concentration ``alpha`` (rate 1)."""
     shape, dtype, device = _shape(shape, "gamma"), _float_dtype(dtype, "gamma"), _seeded_device()
@@ -264,6 +274,7 @@ def gamma(shape, alpha, dtype=None, seed=None) -> torch.Tensor:
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def binomial(shape, counts, probabilities, dtype=None, seed=None) -> torch.Tensor:
     """Binomial counts of successes in ``counts`` trials of probability ``probabilities``."""
     shape, device = _shape(shape, "binomial"), _seeded_device()
@@ -275,6 +286,7 @@ def binomial(shape, counts, probabilities, dtype=None, seed=None) -> torch.Tenso
 
 
 @keras_op("random")
+@streams.eager_under_compile
 def beta(shape, alpha, beta, dtype=None, seed=None) -> torch.Tensor:
     """Beta-distributed values with concentrations ``alpha`` and ``beta``."""
     shape, dtype, device = _shape(shape, "beta"), _float_dtype(dtype, "beta"), _seeded_device()

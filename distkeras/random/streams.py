@@ -16,6 +16,7 @@ fused generators (one reseed, on the host, per draw; no device read).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -74,6 +75,29 @@ class _SampleContext:
 
 SAMPLES = _SampleContext()
 
+
+def eager_under_compile(fn: Callable) -> Callable:
+    """Runs ``fn`` eagerly when torch.compile traces its caller (``jit_compile=True``).
+
+    A draw reseeds a generator with a new integer each call: traced, every seed would be a
+    guard and recompile the graph. torch._dynamo is imported only once compiling, so
+    ``import distkeras`` still does not load it.
+    """
+    disabled = []
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if torch.compiler.is_compiling():
+            if not disabled:
+                from torch._dynamo import disable
+
+                disabled.append(disable(fn))
+            return disabled[0](*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 _GENERATORS: dict[torch.device, torch.Generator] = {}
 
 
@@ -87,13 +111,18 @@ def generator(device: torch.device, seed: int) -> torch.Generator:
     return gen
 
 
+_CALL_CONTEXT = []  # distkeras.layers.base.CALL_CONTEXT, found at the first training draw
+
+
 def in_training_step() -> bool:
     """True inside a fit training step, in a call made with ``training=True``."""
     if not SAMPLES.active:
         return False
-    from distkeras.layers.base import CALL_CONTEXT
+    if not _CALL_CONTEXT:
+        from distkeras.layers.base import CALL_CONTEXT  # (layers import this module)
 
-    return bool(CALL_CONTEXT.training)
+        _CALL_CONTEXT.append(CALL_CONTEXT)
+    return bool(_CALL_CONTEXT[0].training)
 
 
 def per_sample_draw(

@@ -147,3 +147,22 @@ def test_fit_keys_unseeded_layers_on_the_model_seed(tmp_path):
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_jit_compiled_fit_draws_what_eager_fit_draws():
+    """Under compile(jit_compile=True) the draws run eagerly (no per-seed recompiles) and
+    give the eager run's masks."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    results = []
+    for jit in (False, True):
+        distkeras.utils.set_random_seed(3)
+        model = distkeras.Sequential(
+            [distkeras.Input((4,)), layers.Dense(8), layers.Dropout(0.5), layers.Dense(1)]
+        )
+        model.compile(optimizer="adam", loss="mse", jit_compile=jit)
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        results.append((history.history["loss"], model.get_weights()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
