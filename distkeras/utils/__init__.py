@@ -6,6 +6,21 @@ import numpy as np
 
 from distkeras.backend import set_random_seed
 from distkeras.utils.dataset_utils import split_dataset, timeseries_dataset_from_array
+from distkeras.utils.directory_datasets import (
+    image_dataset_from_directory,
+    text_dataset_from_directory,
+)
+from distkeras.utils.file_utils import get_file
+from distkeras.utils.general import (
+    Config,
+    clear_session,
+    get_source_inputs,
+    is_keras_tensor,
+    pack_x_y_sample_weight,
+    standardize_dtype,
+    unpack_x_y_sample_weight,
+)
+from distkeras.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from distkeras.utils.py_dataset import PyDataset, Sequence
 from distkeras.utils.sequences import pad_sequences
 from distkeras.utils.serialization import (
@@ -70,4 +85,36 @@ __all__ = [
     "Sequence",
     "split_dataset",
     "timeseries_dataset_from_array",
+    "image_dataset_from_directory",
+    "text_dataset_from_directory",
+    "get_file",
+    "Config",
+    "clear_session",
+    "get_source_inputs",
+    "is_keras_tensor",
+    "pack_x_y_sample_weight",
+    "unpack_x_y_sample_weight",
+    "standardize_dtype",
+    "array_to_img",
+    "img_to_array",
+    "load_img",
+    "save_img",
 ]
+
+# Keras also exposes the saving helpers here; they live in distkeras.saving, which imports
+# layers and models, so they are looked up on first use to keep this module import-light.
+_FROM_SAVING = (
+    "serialize_keras_object",
+    "deserialize_keras_object",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+)
+
+
+def __getattr__(name: str):
+    if name in _FROM_SAVING:
+        from distkeras import saving
+
+        return getattr(saving, name)
+    raise AttributeError(f"module 'distkeras.utils' has no attribute {name!r}")
