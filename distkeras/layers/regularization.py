@@ -254,7 +254,7 @@ class GaussianNoise(_RandomLayer):
     def call(self, inputs, training=None):
         if not training or self.stddev == 0:
             return inputs
-        noise = random_ops.normal_(
+        noise = random_ops.draw_normal(
             inputs.shape,
             mean=0.0,
             stddev=self.stddev,
@@ -287,7 +287,7 @@ class GaussianDropout(_RandomLayer):
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        noise = random_ops.normal_(
+        noise = random_ops.draw_normal(
             inputs.shape,
             mean=1.0,
             stddev=math.sqrt(self.rate / (1.0 - self.rate)),
@@ -325,7 +325,7 @@ class AlphaDropout(Dropout):
         aligned = inputs.ndim > 0 and not (self.noise_shape and self.noise_shape[0] == 1)
         if aligned and shape[0] == 0:
             return inputs
-        noise = random_ops.uniform_(
+        noise = random_ops.draw_uniform(
             shape, seed=self.seed_generator, batch_aligned=aligned, dtype=self._noise_dtype(inputs)
         )
         keep = (noise >= self.rate).to(inputs.dtype)

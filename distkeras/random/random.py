@@ -103,11 +103,11 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> torch.Tensor:
         >>> distkeras.random.normal((2, 3), seed=1).shape
         torch.Size([2, 3])
     """
-    return normal_(shape, mean, stddev, dtype, seed)
+    return draw_normal(shape, mean, stddev, dtype, seed)
 
 
 @streams.eager_under_compile
-def normal_(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, batch_aligned=None):
+def draw_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, batch_aligned=None):
     """``normal``; ``batch_aligned=True`` (layers) says dimension 0 is the batch."""
     shape, dtype, device = _shape(shape, "normal"), _float_dtype(dtype, "normal"), _seeded_device()
 
@@ -121,11 +121,11 @@ def normal_(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, batch_aligned=No
 @streams.eager_under_compile
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None) -> torch.Tensor:
     """Uniformly distributed values in ``[minval, maxval)``; ``dtype`` must be a float type."""
-    return uniform_(shape, minval, maxval, dtype, seed)
+    return draw_uniform(shape, minval, maxval, dtype, seed)
 
 
 @streams.eager_under_compile
-def uniform_(shape, minval=0.0, maxval=1.0, dtype=None, seed=None, batch_aligned=None):
+def draw_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None, batch_aligned=None):
     """``uniform``; ``batch_aligned=True`` (layers) says dimension 0 is the batch."""
     shape, device = _shape(shape, "uniform"), _seeded_device()
     dtype = _float_dtype(dtype, "uniform")
