@@ -75,7 +75,7 @@ class WorkerError(RuntimeError):
     """A worker of :func:`launch` failed; the message names its rank and shows its traceback.
 
     Attributes:
-        rank: the failed worker's rank.
+        rank: the failed worker's rank (-1: mpiexec failed before naming one).
         exitcode: its exit code (negative: killed by that signal), or None if unknown.
         worker_traceback: the traceback text printed in the worker, or None when it died
             without one (killed by a signal).
@@ -88,7 +88,8 @@ class WorkerError(RuntimeError):
         worker_traceback: str | None = None,
         exitcode: int | None = None,
     ):
-        text = f"Worker rank {rank} {message}"
+        # rank -1: mpiexec itself failed before any worker could say which one.
+        text = f"Worker rank {rank} {message}" if rank >= 0 else f"mpiexec {message}"
         if worker_traceback:
             text += f"\n\nTraceback of rank {rank} (most recent call last is at the end):\n"
             text += worker_traceback.rstrip()
@@ -323,7 +324,7 @@ class _Group:
         code = self.procs[-1].poll()
         if code not in (None, 0) and not found:
             tail = "".join(self.tails[-1]) or None
-            found[-1] = (now, False, WorkerError(-1, f"(mpiexec) exited with code {code}.", tail))
+            found[-1] = (now, False, WorkerError(-1, f"exited with code {code}.", tail))
         return [(rank, *info) for rank, info in found.items()]
 
     def _died(self, rank: int, code: int | None) -> WorkerError:
