@@ -238,3 +238,18 @@ def test_random_ops_inside_a_custom_layer_in_a_model():
     assert torch.equal(model(x), model(x))
     first, second = model(x, training=True), model(x, training=True)
     assert first.shape == (2, 3) and not torch.equal(first, second)
+
+
+def test_random_ops_on_symbolic_tensors_build_graph_nodes(tmp_path):
+    inputs = distkeras.Input((6,))
+    hidden = distkeras.layers.Dense(4)(inputs)
+    dropped = dr.dropout(hidden, 0.5, seed=3)
+    assert tuple(dropped.shape) == (None, 4) and dropped.dtype == "float32"
+    model = distkeras.Model(inputs, dropped)
+    x = torch.ones(5, 6)
+    dense = model.layers[1](x)
+    # An int seed: the node applies the same mask on every call, as the eager op does.
+    torch.testing.assert_close(model(x), dr.dropout(dense, 0.5, seed=3))
+    path = tmp_path / "random_node.keras"
+    model.save(path)
+    torch.testing.assert_close(distkeras.models.load_model(path)(x), model(x))
