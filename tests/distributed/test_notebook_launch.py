@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,25 +24,43 @@ from tests.distributed.jobs import REPO, SCRIPTS, worker_env
 FAIL_FAST_S = 10  # from the failure to launch() raising: seconds, not the collective timeout
 
 
+BACKENDS = ("default", "torch")
+_RUNNING: dict[str, tuple[subprocess.Popen, tempfile.TemporaryDirectory]] = {}
 _SESSIONS: dict[str, dict] = {}
 
 
-def _session(backend: str) -> dict:
-    """Runs the session for ``backend`` once per test run; its report."""
-    if backend not in _SESSIONS:
+def _start_sessions() -> None:
+    # Both sessions at once: much of their time is spent waiting on worker start-up.
+    for backend in BACKENDS:
         # Not under pytest's basetemp: concurrent pytest runs prune each other's.
-        with tempfile.TemporaryDirectory(prefix="distkeras-notebook-") as outdir:
-            command = [sys.executable, str(SCRIPTS / "notebook_session.py"), backend, outdir]
-            # The collective timeout is long: a fast failure can only come from launch().
-            proc = subprocess.run(command, cwd=REPO, env=worker_env(DISTKERAS_TIMEOUT="120"),
-                                  capture_output=True, text=True, timeout=240)  # fmt: skip
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
-        assert proc.returncode == 0 and lines, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        outdir = tempfile.TemporaryDirectory(prefix="distkeras-notebook-")
+        command = [sys.executable, str(SCRIPTS / "notebook_session.py"), backend, outdir.name]
+        # The collective timeout is long: a fast failure can only come from launch().
+        with open(Path(outdir.name) / "out.txt", "w") as out:  # files: no pipe fills up
+            proc = subprocess.Popen(command, cwd=REPO, env=worker_env(DISTKERAS_TIMEOUT="120"),
+                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        _RUNNING[backend] = (proc, outdir)
+
+
+def _session(backend: str) -> dict:
+    """The report of the session for ``backend`` (both run once per test run)."""
+    if backend not in _SESSIONS:
+        if not _RUNNING:
+            _start_sessions()
+        proc, outdir = _RUNNING[backend]
+        try:
+            proc.wait(timeout=300)
+            output = (Path(outdir.name) / "out.txt").read_text()
+        finally:
+            proc.kill()
+            outdir.cleanup()
+        lines = [line for line in output.splitlines() if line.startswith("REPORT ")]
+        assert proc.returncode == 0 and lines, output[-6000:]
         _SESSIONS[backend] = json.loads(lines[-1].removeprefix("REPORT "))
     return _SESSIONS[backend]
 
 
-@pytest.fixture(scope="module", params=["default", "torch"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def report(request):
     return request.param, _session(request.param)
 
