@@ -3,7 +3,8 @@
 A worker that fails because of other ranks (they failed, left, or never arrived at a
 collective) writes a blame line (distkeras.distributed.comm.BLAME_MARKER) before it exits.
 Workers here import no torch: rank 0 writes that line and exits 1, rank 1 (the culprit)
-prints a stack report, or exits 3 by itself just after rank 0. Local workers and the mpiexec relays alike.
+prints a stack report, or exits 3 by itself just after rank 0. Local workers and the mpiexec
+relays alike.
 """
 
 import os
