@@ -337,7 +337,7 @@ class BackupAndRestore(Callback):
         if self._counter is not None and self._counter.step():
             self._last_batch = batch
             # Collective (every rank is here): the epoch's global loss/metric sums so far.
-            epoch_state = self.model._step_context().epoch_state()
+            epoch_state = _running_step(self.model).epoch_state()
             self._save(
                 epoch=self._current_epoch, batch=batch, step=batch + 1, epoch_state=epoch_state
             )
@@ -397,6 +397,14 @@ class BackupAndRestore(Callback):
             "save_freq": self.save_freq,
             "delete_checkpoint": self.delete_checkpoint,
         }
+
+
+def _running_step(model):
+    """What fit runs each step: the model's own train_step (a custom runner) or the built-in
+    one; it holds the epoch's running sums."""
+    from distkeras.training.custom_loop import runner_for
+
+    return runner_for(model, model._step_context())
 
 
 def _write_json(filepath: str, data: dict) -> None:
