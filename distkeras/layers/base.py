@@ -22,6 +22,12 @@ import numpy as np
 import torch
 
 from distkeras import backend, constraints, initializers, regularizers
+from distkeras.layers.call_inputs import attach_mask as _attach_mask
+from distkeras.layers.call_inputs import convert_eager, needs_conversion
+from distkeras.layers.call_inputs import flat_tensors as _flat_tensors
+from distkeras.layers.call_inputs import has_symbolic as _has_symbolic
+from distkeras.layers.call_inputs import mask_of as _mask_of
+from distkeras.layers.call_inputs import shapes_of as _shapes_of
 from distkeras.utils import naming
 from distkeras.utils.serialization import get_custom_object
 from distkeras.variables import WEIGHTS_VERSION, Variable
@@ -375,10 +381,15 @@ class Layer(torch.nn.Module):
     # ----------------------------------------------------------------------------- call
     def __call__(self, *args, **kwargs):
         first = args[0] if args else kwargs.get("inputs")
-        if type(first) is not torch.Tensor and _has_symbolic(args, kwargs):
-            from distkeras.layers.input import symbolic_call
+        if type(first) is not torch.Tensor:
+            if _has_symbolic(args, kwargs):
+                from distkeras.layers.input import symbolic_call
 
-            return symbolic_call(self, args, kwargs)
+                return symbolic_call(self, args, kwargs)
+            # numpy, lists, scalars: tensors, as Keras; string layers opt out, as in Keras.
+            if getattr(self, "_convert_input_args", True) and needs_conversion(args, kwargs):
+                args, kwargs = convert_eager(args, kwargs, self.dtype)
+                first = args[0] if args else kwargs.get("inputs")
 
         ctx = CALL_CONTEXT
         training = kwargs.pop("training", None)
@@ -510,50 +521,6 @@ def _layers_in(modules) -> list[Layer]:
         elif isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)):
             layers.extend(_layers_in(module.children()))
     return layers
-
-
-def _has_symbolic(args, kwargs) -> bool:
-    from distkeras.layers.input import KerasTensor
-    from distkeras.utils.tree import flatten
-
-    return any(isinstance(x, KerasTensor) for x in flatten([list(args), kwargs]))
-
-
-def _shapes_of(x):
-    if isinstance(x, torch.Tensor):
-        return tuple(x.shape)
-    if isinstance(x, (list, tuple)):
-        return [_shapes_of(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _shapes_of(v) for k, v in x.items()}
-    if hasattr(x, "shape"):
-        return tuple(x.shape)
-    return None
-
-
-def _mask_of(x):
-    if isinstance(x, torch.Tensor):
-        return getattr(x, "_keras_mask", None)
-    if isinstance(x, (list, tuple)):
-        masks = [getattr(v, "_keras_mask", None) for v in x]
-        return None if all(m is None for m in masks) else masks
-    return None
-
-
-def _flat_tensors(outputs):
-    from distkeras.utils.tree import flatten
-
-    return [t for t in flatten(outputs) if isinstance(t, torch.Tensor)]
-
-
-def _attach_mask(outputs, mask) -> None:
-    if isinstance(outputs, torch.Tensor):
-        outputs._keras_mask = mask
-    elif isinstance(outputs, (list, tuple)):
-        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
-        for out, m in zip(outputs, masks):
-            if isinstance(out, torch.Tensor) and m is not None:
-                out._keras_mask = m
 
 
 def _jsonable_shape(shape):

@@ -225,7 +225,13 @@ def _device_for() -> torch.device:
 
 def _run_placeholders(layer: Layer, args, kwargs, sizes):
     def to_placeholder(x):
-        return _placeholder(x.shape, x.dtype, sizes) if isinstance(x, KerasTensor) else x
+        if not isinstance(x, KerasTensor):
+            return x
+        placeholder = _placeholder(x.shape, x.dtype, sizes)
+        mask = getattr(x, "_keras_mask", None)
+        if isinstance(mask, KerasTensor):  # an all-True mask: compute_mask and call(mask=) run
+            placeholder._keras_mask = torch.ones_like(_placeholder(mask.shape, "bool", sizes))
+        return placeholder
 
     ph_args = map_structure(to_placeholder, list(args))
     ph_kwargs = map_structure(to_placeholder, dict(kwargs))
@@ -299,11 +305,21 @@ def symbolic_call(layer: Layer, args, kwargs):
             symbolic.append(tensor)
         else:
             symbolic.append(KerasTensor(spec[0], spec[1]))
+            _symbolic_mask(symbolic[-1], getattr(tensor, "_keras_mask", None))
     from distkeras.utils.tree import pack_sequence_as
 
     symbolic_outputs = pack_sequence_as(outputs, symbolic)
     Node(layer, args, kwargs, symbolic_outputs)
     return symbolic_outputs
+
+
+def _symbolic_mask(output: KerasTensor, mask) -> None:
+    """The placeholder output's mask, as a symbolic ``_keras_mask`` (Keras's attribute)."""
+    if isinstance(mask, torch.Tensor):
+        known = output.shape
+        dims = enumerate(mask.shape)
+        shape = [None if i < len(known) and known[i] is None else d for i, d in dims]
+        output._keras_mask = KerasTensor(shape, "bool")
 
 
 def infer_output_shape(layer: Layer, input_shape):

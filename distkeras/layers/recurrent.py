@@ -10,8 +10,11 @@ from __future__ import annotations
 from distkeras.layers.base import Layer
 from distkeras.layers.rnn import RNN
 from distkeras.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
+from distkeras.layers.stacked_cells import StackedRNNCells
 
-__all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell"]
+__all__ = [
+    "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+]  # fmt: skip
 
 
 def _cell_attribute(name: str) -> property:

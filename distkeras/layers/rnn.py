@@ -70,6 +70,10 @@ class RNN(Layer):
                 f"{type(self).__name__}: time-major inputs are not supported (Keras 3 dropped "
                 "them too); transpose to (batch, time, features). Received: time_major=True"
             )
+        if isinstance(cell, (list, tuple)):  # RNN([cell1, cell2]) stacks them, as Keras
+            from distkeras.layers.stacked_cells import StackedRNNCells
+
+            cell = StackedRNNCells(cell)
         if not isinstance(cell, Layer) or not hasattr(cell, "state_size"):
             raise ValueError(
                 f"{type(self).__name__}: argument `cell` must be a layer with a `call(inputs, "
