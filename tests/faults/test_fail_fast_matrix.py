@@ -210,3 +210,16 @@ def test_every_rank_ends_fast_named_and_nothing_is_left(cells, mode, fault):
     assert not cell.leftovers, f"processes left behind: {cell.leftovers}\n{tail}"
     for text in expected_text(mode, fault):
         assert text in cell.output, f"{text!r} not in the output:\n{tail}"
+
+
+@pytest.mark.parametrize("mode", ["launch", "mpiexec"])
+def test_a_collective_that_a_rank_that_ended_never_joins_fails_at_once(tmp_path, mode):
+    # MPI has no connection to break: the rank that ended said which collective it reached.
+    cell = Cell(mode, "extra", tmp_path)
+    cell.run()
+    assert cell.error is None, cell.error
+    tail = cell.output[-3000:]
+    assert cell.code != 0, tail
+    assert cell.ended - cell.fault_at < END_S, tail
+    assert "Rank 0: barrier #" in cell.output and "cannot complete because rank 1 ended" in tail
+    assert not cell.leftovers, cell.leftovers

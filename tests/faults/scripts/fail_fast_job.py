@@ -9,6 +9,8 @@ Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last
     exit0    calls sys.exit(0) in the middle of training
     term     (rank 0) writes DIR/ready and keeps training slowly until the test signals the job
     stuck    sleeps DISTKERAS_TIMEOUT + 6 s in the callback (the others wait in the all-reduce)
+    extra    no fault in fit; afterwards rank 0 alone calls distributed.barrier() (DIR/fault is
+             written just before), which rank 1, having ended, never joins
 """
 
 import os
@@ -62,4 +64,7 @@ model = distkeras.Sequential([distkeras.Input((4,)), layers.Dense(1)])
 model.compile(optimizer="sgd", loss="mse")
 epochs = 400 if fault == "term" else 2
 model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[Fault()])
+if fault == "extra" and rank == 0:
+    note("fault")
+    distributed.barrier()
 print(f"rank {rank} finished", flush=True)
