@@ -6,15 +6,22 @@ from distkeras.layers import (
     attention,
     conv,
     core,
+    einsum_dense,
+    group_query_attention,
     image_preprocessing,
     merging,
     normalization,
     op_layer,  # noqa: F401  (registers the handler: ops on KerasTensors become nodes)
     pooling,
+    preprocessing_hashing,
+    preprocessing_lookup,
     preprocessing_numeric,
+    preprocessing_text,
     recurrent,
     regularization,
     reshaping,
+    reversible_embedding,
+    spectral_normalization,
     wrappers,
 )
 from distkeras.layers.activation_layers import *  # noqa: F403
@@ -23,8 +30,11 @@ from distkeras.layers.attention import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
 from distkeras.layers.core import *  # noqa: F403
+from distkeras.layers.einsum_dense import *  # noqa: F403
+from distkeras.layers.group_query_attention import *  # noqa: F403
 from distkeras.layers.image_preprocessing import *  # noqa: F403
 from distkeras.layers.input import Input, InputLayer, KerasTensor  # noqa: F401
+from distkeras.layers.input_spec import InputSpec  # noqa: F401
 from distkeras.layers.merging import *  # noqa: F403
 from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
     add,
@@ -38,10 +48,15 @@ from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
 )
 from distkeras.layers.normalization import *  # noqa: F403
 from distkeras.layers.pooling import *  # noqa: F403
+from distkeras.layers.preprocessing_hashing import *  # noqa: F403
+from distkeras.layers.preprocessing_lookup import *  # noqa: F403
 from distkeras.layers.preprocessing_numeric import *  # noqa: F403
+from distkeras.layers.preprocessing_text import *  # noqa: F403
 from distkeras.layers.recurrent import *  # noqa: F403
 from distkeras.layers.regularization import *  # noqa: F403
 from distkeras.layers.reshaping import *  # noqa: F403
+from distkeras.layers.reversible_embedding import *  # noqa: F403
+from distkeras.layers.spectral_normalization import *  # noqa: F403
 from distkeras.layers.wrappers import *  # noqa: F403
 
 _FAMILIES = (
@@ -50,14 +65,21 @@ _FAMILIES = (
     attention,
     conv,
     core,
+    einsum_dense,
+    group_query_attention,
     image_preprocessing,
     merging,
     normalization,
     pooling,
+    preprocessing_hashing,
+    preprocessing_lookup,
     preprocessing_numeric,
+    preprocessing_text,
     recurrent,
     regularization,
     reshaping,
+    reversible_embedding,
+    spectral_normalization,
     wrappers,
 )
 

@@ -28,6 +28,7 @@ from distkeras.layers.call_inputs import flat_tensors as _flat_tensors
 from distkeras.layers.call_inputs import has_symbolic as _has_symbolic
 from distkeras.layers.call_inputs import mask_of as _mask_of
 from distkeras.layers.call_inputs import shapes_of as _shapes_of
+from distkeras.layers.input_spec import assert_input_compatibility
 from distkeras.utils import naming
 from distkeras.utils.serialization import get_custom_object
 from distkeras.variables import WEIGHTS_VERSION, Variable
@@ -119,6 +120,7 @@ class Layer(torch.nn.Module):
     # Filled per subclass by __init_subclass__: whether call() takes these arguments.
     _call_takes_training = False
     _call_takes_mask = False
+    input_spec = None  # an InputSpec (or list of them) checked on every call, as in Keras
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -381,6 +383,8 @@ class Layer(torch.nn.Module):
     # ----------------------------------------------------------------------------- call
     def __call__(self, *args, **kwargs):
         first = args[0] if args else kwargs.get("inputs")
+        if self.input_spec is not None and not CALL_CONTEXT.symbolic:  # not placeholders
+            assert_input_compatibility(self.input_spec, first, self.name)
         if type(first) is not torch.Tensor:
             if _has_symbolic(args, kwargs):
                 from distkeras.layers.input import symbolic_call

@@ -43,6 +43,28 @@ CASES = [
     ("CenterCrop", {"height": 4, "width": 5, "data_format": "channels_first"}, (2, 3, 7, 8)),
     ("CenterCrop", {"height": 10, "width": 6}, (2, 5, 8, 3)),
     ("CenterCrop", {"height": 3, "width": 2}, (5, 6, 2)),
+    ("EinsumDense", {"equation": "ab,bc->ac", "output_shape": 5, "bias_axes": "c"}, (3, 4)),
+    ("EinsumDense", {"equation": "...b,bc->...c", "output_shape": 6}, (2, 3, 4)),
+    (
+        "EinsumDense",
+        {"equation": "abc,cd->abd", "output_shape": (3, 5), "bias_axes": "d"},
+        (2, 3, 4),
+    ),
+    (
+        "EinsumDense",
+        {"equation": "abc,cde->abde", "output_shape": (3, 2, 5), "bias_axes": "de"},
+        (2, 3, 4),
+    ),
+    (
+        "EinsumDense",
+        {"equation": "ab...,bc->ac...", "output_shape": 5, "bias_axes": "c"},
+        (2, 4, 3),
+    ),
+    (
+        "EinsumDense",
+        {"equation": "abc,bcd->ad", "output_shape": 4, "activation": "relu", "bias_axes": "d"},
+        (2, 3, 5),
+    ),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 # Single images (rank 3) have no batch axis: neither the harness nor a model input takes them.
