@@ -21,6 +21,7 @@ from distkeras.utils.general import (
     unpack_x_y_sample_weight,
 )
 from distkeras.utils.image_utils import array_to_img, img_to_array, load_img, save_img
+from distkeras.utils.model_visualization import model_to_dot, plot_model
 from distkeras.utils.py_dataset import PyDataset, Sequence
 from distkeras.utils.sequences import pad_sequences
 from distkeras.utils.serialization import (
@@ -99,6 +100,8 @@ __all__ = [
     "img_to_array",
     "load_img",
     "save_img",
+    "model_to_dot",
+    "plot_model",
 ]
 
 # Keras also exposes the saving helpers here; they live in distkeras.saving, which imports
