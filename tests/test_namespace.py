@@ -98,6 +98,7 @@ _BY_ARGUMENT = {
     "layer": lambda: distkeras.layers.Dense(2),
     "function": lambda: _identity,
     "shape": lambda: (3,),
+    "num_bins": lambda: 4,
 }
 _BY_CLASS = {
     "Bidirectional": lambda: {"layer": distkeras.layers.LSTM(2)},

@@ -13,7 +13,10 @@ from distkeras.layers import (
     normalization,
     op_layer,  # noqa: F401  (registers the handler: ops on KerasTensors become nodes)
     pooling,
+    preprocessing_hashing,
+    preprocessing_lookup,
     preprocessing_numeric,
+    preprocessing_text,
     recurrent,
     regularization,
     reshaping,
@@ -45,7 +48,10 @@ from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
 )
 from distkeras.layers.normalization import *  # noqa: F403
 from distkeras.layers.pooling import *  # noqa: F403
+from distkeras.layers.preprocessing_hashing import *  # noqa: F403
+from distkeras.layers.preprocessing_lookup import *  # noqa: F403
 from distkeras.layers.preprocessing_numeric import *  # noqa: F403
+from distkeras.layers.preprocessing_text import *  # noqa: F403
 from distkeras.layers.recurrent import *  # noqa: F403
 from distkeras.layers.regularization import *  # noqa: F403
 from distkeras.layers.reshaping import *  # noqa: F403
@@ -65,7 +71,10 @@ _FAMILIES = (
     merging,
     normalization,
     pooling,
+    preprocessing_hashing,
+    preprocessing_lookup,
     preprocessing_numeric,
+    preprocessing_text,
     recurrent,
     regularization,
     reshaping,

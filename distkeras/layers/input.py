@@ -138,6 +138,14 @@ class Node:
         return parents
 
 
+def _input_dtype_name(dtype) -> str:
+    # Strings have no torch dtype: Input(dtype="string") feeds string layers (StringLookup,
+    # TextVectorization), which take numpy string arrays, as in Keras.
+    if dtype in ("string", "str", str):
+        return "string"
+    return backend.dtype_name(backend.standardize_dtype(dtype))
+
+
 class InputLayer(Layer):
     """The layer behind :func:`Input`; it only holds the batch shape and dtype."""
 
@@ -162,7 +170,7 @@ class InputLayer(Layer):
                 shape = (shape,)
             batch_shape = (batch_size, *tuple(shape))
         self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
-        self.input_dtype = backend.dtype_name(backend.standardize_dtype(dtype or backend.floatx()))
+        self.input_dtype = _input_dtype_name(dtype or backend.floatx())
         self.sparse = sparse
         self.built = True
         tensor = KerasTensor(self.batch_shape, self.input_dtype, name=self.name)
@@ -213,6 +221,10 @@ def Input(
 # ------------------------------------------------------------------ placeholder inference
 def _placeholder(shape, dtype, sizes) -> torch.Tensor:
     batch_size, other_size = sizes
+    if dtype == "string":  # a layer without compute_output_spec called on strings
+        import numpy as np
+
+        return np.full([batch_size if d is None else d for d in shape], "", dtype=str)
     concrete = [
         (batch_size if i == 0 else other_size) if d is None else d for i, d in enumerate(shape)
     ]
@@ -292,6 +304,12 @@ def symbolic_call(layer: Layer, args, kwargs):
     try:
         if not layer.built:
             layer._build_if_needed(_symbolic_shapes(first))
+        if hasattr(layer, "compute_output_spec"):
+            # Keras's hook, for layers whose outputs no placeholder run can tell (string
+            # layers: their output length depends on the text).
+            symbolic_outputs = layer.compute_output_spec(*args, **kwargs)
+            Node(layer, args, kwargs, symbolic_outputs)
+            return symbolic_outputs
         outputs, specs = _infer_outputs(layer, args, kwargs)
     except (ValueError, TypeError) as err:
         raise type(err)(

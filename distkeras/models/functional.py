@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from distkeras import backend
@@ -109,6 +110,8 @@ class Functional(Model):
         self._output_structure = outputs
         self._inputs = flatten(inputs)
         self._outputs = flatten(outputs)
+        # conform_input converts and checks each input (text stays numpy), as Keras does.
+        self._convert_input_args = False
         for tensor in self._inputs:
             if not isinstance(tensor, KerasTensor) or not isinstance(
                 tensor._keras_history[0], InputLayer
@@ -244,6 +247,15 @@ def conform_input(model, symbolic: KerasTensor, value) -> torch.Tensor:
     Integer pixels feed a float model and float ids an Embedding; under autocast float data
     keeps its precision (autocast picks the compute dtype).
     """
+    if symbolic.dtype == "string":
+        return _conform_strings(model, symbolic, value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "USO":
+        raise TypeError(
+            f"`x` must be numeric for input '{symbolic.name}' of model '{model.name}' (dtype "
+            f"{symbolic.dtype}); received an array of dtype {value.dtype}. Encode strings as "
+            "numbers first, or start the model with a string layer (TextVectorization, "
+            "StringLookup) on Input(dtype='string')."
+        )
     if not isinstance(value, torch.Tensor):
         value = backend.convert_to_tensor(value, dtype=symbolic.dtype)
     _check_input_shape(model, symbolic, value)
@@ -261,6 +273,21 @@ def conform_input(model, symbolic: KerasTensor, value) -> torch.Tensor:
         ):
             value = value.to(dtype)
     return value
+
+
+def _conform_strings(model, symbolic: KerasTensor, value) -> np.ndarray:
+    """Text for an ``Input(dtype="string")`` stays a numpy array (no torch dtype holds it);
+    data one rank short of a trailing 1 gains that axis, as Keras adjusts input ranks."""
+    if isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"Input '{symbolic.name}' of model '{model.name}' takes strings; received a tensor "
+            f"of dtype {value.dtype}."
+        )
+    array = np.asarray(value)
+    if array.ndim == len(symbolic.shape) - 1 and symbolic.shape and symbolic.shape[-1] == 1:
+        array = array[..., None]
+    _check_input_shape(model, symbolic, array)
+    return array
 
 
 def _check_input_shape(model, symbolic: KerasTensor, value: torch.Tensor) -> None:

@@ -23,6 +23,7 @@ import zipfile
 
 import numpy as np
 
+from distkeras.models.assets_io import read_assets, write_assets
 from distkeras.models.serialization import deserialize_layer, serialize_model
 from distkeras.models.weights_io import load_weights_from_h5, open_h5, weights_bytes
 from distkeras.utils.serialization import custom_object_scope, safe_mode_scope
@@ -140,6 +141,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
         zf.writestr(_METADATA_FILENAME, metadata_json)
         zf.writestr(_CONFIG_FILENAME, config_json)
         zf.writestr(_WEIGHTS_FILENAME, weights)
+        write_assets(model, zf)  # adapted vocabularies (StringLookup...), as Keras writes them
     _atomic_write(filepath, buffer.getvalue())
 
 
@@ -293,6 +295,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         _compile_from_config(model, compile_config)
     with open_h5(weights, filepath) as h5:
         load_weights_from_h5(model, h5, skip_mismatch=False, source=filepath)
+    read_assets(model, filepath)
     return model
 
 

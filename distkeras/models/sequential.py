@@ -22,6 +22,9 @@ class Sequential(Model):
         >>> model.add(Dense(10, activation="softmax"))
     """
 
+    # call() converts and checks the input against the Input (text stays numpy), as Keras.
+    _convert_input_args = False
+
     def __init__(self, layers=None, trainable: bool = True, name: str | None = None, **kwargs):
         Model.__init__(self, trainable=trainable, name=name, **kwargs)
         self._stack = torch.nn.ModuleList()

@@ -115,18 +115,14 @@ _CALL_CONTEXT = []  # distkeras.layers.base.CALL_CONTEXT, found at the first tra
 
 
 def in_training_step() -> bool:
-    """True inside a fit training step: in a layer call made with ``training=True``, or in
-    the body of a model's own ``train_step`` (outside any layer call), e.g. a GAN drawing
-    its latent vectors. Inference calls inside the step (``training=False``) draw plainly.
-    """
+    """True inside a fit training step, in a call made with ``training=True``."""
     if not SAMPLES.active:
         return False
     if not _CALL_CONTEXT:
         from distkeras.layers.base import CALL_CONTEXT  # (layers import this module)
 
         _CALL_CONTEXT.append(CALL_CONTEXT)
-    context = _CALL_CONTEXT[0]
-    return bool(context.training) or context.depth == 0
+    return bool(_CALL_CONTEXT[0].training)
 
 
 def per_sample_draw(

@@ -103,6 +103,8 @@ def _to_cpu_tensor(x, name: str) -> torch.Tensor:
             raise TypeError(f"`{name}` must hold real numbers; received dtype {x.dtype}.")
         return x.detach()
     arr = np.asarray(x)
+    if name == "x" and is_string_array(arr):
+        return arr  # text for string layers (TextVectorization...): stays numpy, sharded as is
     if arr.dtype == object:
         raise TypeError(f"`{name}` holds Python objects; expected numeric arrays.")
     if arr.dtype.kind == "c":
@@ -118,6 +120,29 @@ def _to_cpu_tensor(x, name: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)
 
 
+def is_string_array(arr: np.ndarray) -> bool:
+    """A numpy array of text: str/bytes dtype, or objects that are all str/bytes."""
+    if arr.dtype.kind in "US":
+        return True
+    return (
+        arr.dtype == object
+        and arr.size > 0
+        and all(isinstance(v, (str, bytes)) for v in arr.reshape(-1))
+    )
+
+
+def _is_string_list(value) -> bool:
+    """A (nested) Python list of str: one array of text, not a list of inputs."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return False
+    return all(isinstance(v, str) or _is_string_list(v) for v in value)
+
+
+def _rows(t, indices: torch.Tensor):
+    """Rows ``indices`` of a tensor, or of a numpy array (text)."""
+    return t[indices.numpy()] if isinstance(t, np.ndarray) else t.index_select(0, indices)
+
+
 def _is_number_list(value) -> bool:
     """A (nested) Python list/tuple of plain numbers: one array, not a list of inputs."""
     if not isinstance(value, (list, tuple)) or not value:
@@ -130,7 +155,7 @@ def _is_number_list(value) -> bool:
 
 def as_array_structure(value):
     """``[0, 1, 1]`` or ``[[1.0, 2.0], ...]`` -> one numpy array; other structures as given."""
-    return np.asarray(value) if _is_number_list(value) else value
+    return np.asarray(value) if _is_number_list(value) or _is_string_list(value) else value
 
 
 @dataclass
@@ -214,18 +239,16 @@ class ArrayData:
         else:
             # One gather per epoch, so every batch below is a contiguous view.
             indices, layout = self._local_indices(order, steps)
-            x = map_structure(lambda t: t.index_select(0, indices), self.x)
-            y = (
-                None
-                if self.y is None
-                else map_structure(lambda t: t.index_select(0, indices), self.y)
-            )
+            x = map_structure(lambda t: _rows(t, indices), self.x)
+            y = None if self.y is None else map_structure(lambda t: _rows(t, indices), self.y)
             sw = None if self.sample_weight is None else self.sample_weight.index_select(0, indices)
         device, non_blocking = self.device, self.device.type == "cuda"
         if device.type == "cuda":
             x, y, sw = (_pin(v) for v in (x, y, sw))
 
         def take(t, start, size):
+            if isinstance(t, np.ndarray):  # text goes to the string layers as numpy
+                return t[start : start + size]
             return t[start : start + size].to(device, non_blocking=non_blocking)
 
         for start, size, global_size, first in layout:
@@ -242,7 +265,7 @@ class ArrayData:
 def _pin(structure):
     if structure is None:
         return None
-    return map_structure(lambda t: t.pin_memory(), structure)
+    return map_structure(lambda t: t if isinstance(t, np.ndarray) else t.pin_memory(), structure)
 
 
 def _check_lengths(x, y, sample_weight) -> int:
