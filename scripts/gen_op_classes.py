@@ -52,8 +52,15 @@ def entry(fn, functions):
         if delegate and delegate.group(1) in functions:
             return entry(functions[delegate.group(1)], functions)
         return None
-    names = list(inspect.signature(fn).parameters)
-    init = [p for p in _params(cls.__init__, {"self", "name"}) if p in names]
+    signature = inspect.signature(fn).parameters
+    names = list(signature)
+    takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in signature.values())
+    # Constructor arguments the function takes (through **kwargs too: rms_scaling).
+    init = [
+        p
+        for p in _params(cls.__init__, {"self", "name"})
+        if not p.startswith("*") and (p in names or takes_kwargs)
+    ]
     call = []
     for i, p in enumerate(_params(cls.call, {"self"})):
         bare = p.lstrip("*")

@@ -24,7 +24,7 @@ class KerasTensor:
 
     def __init__(self, shape, dtype="float32", name=None, history=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = backend.dtype_name(backend.standardize_dtype(dtype))
+        self.dtype = _dtype_name(dtype)
         self.name = name
         self._keras_history = history  # (layer, node_index, tensor_index)
 
@@ -110,6 +110,25 @@ for _dunder, _op_name in {
     "ne": "not_equal",
 }.items():
     setattr(KerasTensor, f"__{_dunder}__", _binary_operator(_op_name, reflected=False))
+
+
+def _dtype_name(dtype) -> str:
+    """Keras's name for ``dtype``; op outputs may also be complex, which layers never take."""
+    try:
+        return backend.dtype_name(backend.standardize_dtype(dtype))
+    except ValueError:
+        from distkeras.ops import dtypes
+
+        return dtypes.standardize_dtype(dtype)
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    try:
+        return backend.standardize_dtype(name)
+    except ValueError:
+        from distkeras.ops import dtypes
+
+        return dtypes.to_torch_dtype(name)
 
 
 class Node:
@@ -228,7 +247,7 @@ def _placeholder(shape, dtype, sizes) -> torch.Tensor:
     concrete = [
         (batch_size if i == 0 else other_size) if d is None else d for i, d in enumerate(shape)
     ]
-    return torch.zeros(concrete, dtype=backend.standardize_dtype(dtype), device=_device_for())
+    return torch.zeros(concrete, dtype=_torch_dtype(dtype), device=_device_for())
 
 
 def _device_for() -> torch.device:

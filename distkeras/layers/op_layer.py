@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import torch
 
+from distkeras import backend
 from distkeras.layers.base import CALL_CONTEXT, Layer
 from distkeras.layers.input import KerasTensor
 from distkeras.ops import dispatch
@@ -97,7 +99,7 @@ class OpLayer(Layer):
 
     def get_config(self) -> dict:
         self._check_serializable()
-        return {"name": self.name, **self.op_config}
+        return {"name": self.name, **{k: _encode(v) for k, v in self.op_config.items()}}
 
     def _check_serializable(self) -> None:
         values = list(self.op_config.values())
@@ -120,6 +122,54 @@ class OpLayer(Layer):
 # call() takes *args, **kwargs for the op's own arguments: `training` and `mask` are not ours.
 OpLayer._call_takes_training = False
 OpLayer._call_takes_mask = False
+
+
+def _same_for_each_dim(value, rank: int):
+    return (value,) * rank if isinstance(value, int) else value
+
+
+# What Keras's op functions do to some arguments before building the Operation, so the saved
+# config is the one Keras writes (and Keras's constructors, which skip these steps, load it).
+_NN_DATA_FORMAT = {name for name, spec in OP_CLASSES.items() if spec[0] == "keras.src.ops.nn"}
+_NN_DATA_FORMAT |= {"extract_patches", "extract_patches_3d"}
+
+
+def _as_keras_constructs(name: str, config: dict) -> None:
+    if name in _NN_DATA_FORMAT and "data_format" in config and config["data_format"] is None:
+        config["data_format"] = "channels_last"
+    if name in ("one_hot", "multi_hot") and config.get("dtype") is None:
+        config["dtype"] = backend.floatx()
+    if name in ("extract_patches", "extract_patches_3d"):
+        rank = 3 if name == "extract_patches_3d" else 2
+        config["size"] = _same_for_each_dim(config.get("size"), rank)
+        if config.get("strides") is None:
+            config["strides"] = config["size"]
+        config["strides"] = _same_for_each_dim(config["strides"], rank)
+    if name == "layer_normalization":
+        config.setdefault("rms_scaling", False)
+
+
+def _encode(value):
+    """Constants in a config as Keras writes them (arrays as ``__numpy__``/``__tensor__``)."""
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+        kind = "__tensor__" if isinstance(value, torch.Tensor) else "__numpy__"
+        return {"class_name": kind, "config": {"value": array.tolist(), "dtype": array.dtype.name}}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decode(value):
+    """The inverse of :func:`_encode`; JSON lists come back as tuples (shapes, ranges)."""
+    if isinstance(value, list):
+        return tuple(_decode(v) for v in value)
+    if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+        array = np.array(value["config"]["value"], dtype=value["config"]["dtype"])
+        return array if value["class_name"] == "__numpy__" else torch.as_tensor(array)
+    return value
 
 
 def _to_meta(x):
@@ -149,7 +199,13 @@ def symbolic_op_call(op, args, kwargs):
     except TypeError as err:
         raise TypeError(f"ops.{op.op_name}: {err}") from None
     bound.apply_defaults()
-    values = dict(bound.arguments)
+    values = {}
+    params = inspect.signature(op.eager).parameters
+    for pname, value in bound.arguments.items():
+        if params[pname].kind == inspect.Parameter.VAR_KEYWORD:
+            values.update(value)  # our **kwargs: Keras names some of them (rms_scaling)
+        else:
+            values[pname] = value
     if _data_dependent(op.op_name, values):
         raise ValueError(
             f"ops.{op.op_name} on a symbolic tensor: its output shape depends on the tensor's "
@@ -160,6 +216,7 @@ def symbolic_op_call(op, args, kwargs):
     for pname in init_names:
         if pname in values and not _has_symbolic(values[pname]):
             config[pname] = values.pop(pname)
+    _as_keras_constructs(op.op_name, config)
     call_args, call_kwargs = [], {}
     for pname in call_names:
         if pname.startswith("**"):
@@ -169,7 +226,13 @@ def symbolic_op_call(op, args, kwargs):
         elif pname in values:
             call_args.append(values.pop(pname))
     # A tensor where Keras expects a constant (e.g. a symbolic `axis`) still reaches the op.
-    call_kwargs.update(values)
+    for pname, value in values.items():
+        kind = params[pname].kind if pname in params else inspect.Parameter.KEYWORD_ONLY
+        if kind == inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                raise TypeError(f"ops.{op.op_name}: extra positional arguments {value!r}.")
+        else:
+            call_kwargs[pname] = value
     return OpLayer(op, **config)(*call_args, **call_kwargs)
 
 
@@ -207,15 +270,25 @@ def op_layer_from_spec(spec: dict) -> OpLayer:
             f"The file holds an op node {class_name!r} (module {module!r}) that distkeras.ops "
             "does not provide."
         )
-    config = dict(spec.get("config") or {})
+    config = {k: _decode(v) for k, v in (spec.get("config") or {}).items()}
     layer_name = config.pop("name", None)
-    unknown = [k for k in config if k not in inspect.signature(op.eager).parameters]
-    if unknown:
+    if (module, class_name) == ("keras.src.ops.image", "ExtractPatches") and _is_3d(config):
+        op = _find_op("extract_patches_3d")  # Keras saves both under one class
+    params = inspect.signature(op.eager).parameters
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in config if k not in params]
+    if unknown and not takes_any:
         raise ValueError(
             f"Op node {layer_name!r} ({class_name}) stores arguments {unknown} that "
             f"distkeras.ops.{op.op_name} does not take."
         )
     return OpLayer(op, name=layer_name, **config)
+
+
+def _is_3d(config: dict) -> bool:
+    return any(
+        isinstance(config.get(k), tuple) and len(config[k]) == 3 for k in ("size", "strides")
+    )
 
 
 def _find_op(name: str):

@@ -163,7 +163,7 @@ def saturate_cast(x, dtype) -> torch.Tensor:
 
 @keras_op("core")
 def stop_gradient(variable) -> torch.Tensor:
-    return _unwrap(variable).detach()
+    return convert_to_tensor(variable).detach()
 
 
 @keras_op("core")

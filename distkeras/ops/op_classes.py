@@ -267,7 +267,7 @@ _BY_MODULE = {
         "hard_silu": ("HardSilu", "", "x"),
         "hard_swish": ("HardSilu", "", "x"),
         "hard_tanh": ("HardTanh", "", "x"),
-        "layer_normalization": ("LayerNorm", "axis epsilon", "x gamma beta"),
+        "layer_normalization": ("LayerNorm", "axis epsilon rms_scaling", "x gamma beta"),
         "leaky_relu": ("LeakyRelu", "negative_slope", "x"),
         "log_sigmoid": ("LogSigmoid", "", "x"),
         "log_softmax": ("LogSoftmax", "axis", "x"),
