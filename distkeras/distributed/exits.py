@@ -97,8 +97,11 @@ def describe(error: BaseException) -> str:
     """One line for the peers: 'RuntimeError: boom', 'sys.exit(3)'."""
     if isinstance(error, SystemExit):
         return f"sys.exit({error.code!r})" if error.code is not None else "sys.exit()"
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    text = (getattr(error, "summary", "") or str(error)).strip().splitlines()
+    if not text:
+        return type(error).__name__
+    line = text[0] if len(text[0]) <= 300 else text[0][:297] + "..."
+    return f"{type(error).__name__}: {line}"
 
 
 def record_failure(error: BaseException) -> None:

@@ -10,7 +10,9 @@ the launcher's or torchrun's, so this works under distkeras-launch, torchrun and
 
 Keys, under ``distkeras/<restart>/watch/``: ``last/<rank>`` (its last collective),
 ``ask/<rank>`` (a counter askers increment), ``asking/<rank>`` (the collective they wait in),
-``reply/<rank>`` (its whereabouts and how many asks it answered).
+``reply/<rank>`` (its whereabouts and how many asks it answered), ``failed/<rank>`` (a rank
+that fails in Python says so before it exits, so that the peers whose collective then breaks
+can name it: gloo only reports a closed connection).
 """
 
 from __future__ import annotations
@@ -99,6 +101,25 @@ class StoreWatcher:
             if peer not in answers and self.store.check([self._key("last", peer)]):
                 known[peer] = json.loads(self.store.get(self._key("last", peer)))
         return hang.diagnose(ticket, answers, rank, world, known)
+
+    def announce(self, text: str, code: int, culprits: tuple = ()) -> None:
+        """Leaves 'this rank failed: <text>' for the peers whose collective breaks."""
+        note = {"text": text, "code": code, "culprits": list(culprits)}
+        self.store.set(self._key("failed", self.comm.rank), json.dumps(note))
+
+    def failures(self) -> tuple[str, tuple[int, ...]]:
+        """('rank 1 failed: RuntimeError: boom', (1,)) from the peers' notes, or ('', ())."""
+        notes = {}
+        for peer in range(self.comm.world_size):
+            key = self._key("failed", peer)
+            if peer != self.comm.rank and self.store.check([key]):
+                notes[peer] = json.loads(self.store.get(key))
+        originals = {p: n for p, n in notes.items() if not n["culprits"]} or notes
+        parts = []
+        for peer, note in sorted(originals.items()):
+            did = "left fit early with" if note["code"] == 0 else "failed:"
+            parts.append(f"rank {peer} {did} {note['text']}")
+        return "; ".join(parts), tuple(sorted(originals))
 
     def close(self) -> None:
         self._stop.set()

@@ -261,6 +261,14 @@ class TorchCommunicator(Communicator):
                 "probably died: look for its error above)."
             )
             kind = CollectiveError
+            network, store_reachable = self._network_verdict()
+            if getattr(self, "_watch", None) is not None and store_reachable:
+                # A rank that failed in Python left a note in the store before exiting.
+                with contextlib.suppress(Exception):
+                    found, culprits = self._watch.failures()
+                    if culprits:
+                        message = f"Rank {self.rank}: {what} failed because {found}."
+                        summary = f"rank {self.rank}'s {what} failed: {found}"
         else:
             message = f"Rank {self.rank}: {what} failed."
             kind = CollectiveError
@@ -271,6 +279,11 @@ class TorchCommunicator(Communicator):
         if network:
             message = f"{message} {network}"
         raise kind(f"{message} Backend error: {text}", culprits, summary) from error
+
+    def announce_failure(self, text: str, code: int, culprits: tuple = ()) -> None:
+        """This rank fails (exits.py): a note in the store lets the peers name it."""
+        if getattr(self, "_watch", None) is not None:
+            self._watch.announce(text, code, culprits)
 
     def _run(self, what: str, fn, *args, async_op: bool = False, **kwargs):
         self._check_usable(what)
