@@ -33,7 +33,7 @@ class Model(Trainer, Layer):
     def __new__(cls, *args, **kwargs):
         # Keras's convention: Model(inputs, outputs) is a functional model, and so is
         # CustomModel(inputs, outputs) for a Model subclass: a functional model of that class.
-        if "inputs" in kwargs or len(args) >= 2:
+        if _functional_arguments(args, kwargs):
             from distkeras.models.functional import Functional
 
             if cls is Model:
@@ -50,6 +50,16 @@ class Model(Trainer, Layer):
             )
         Layer.__init__(self, **kwargs)
         Trainer.__init__(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None):
+        """A functional config (``layers``, ``input_layers``, ``output_layers``) rebuilds the
+        graph, as a model of ``cls`` when it is a subclass; other configs go to ``cls``."""
+        if isinstance(config, dict) and {"layers", "input_layers", "output_layers"} <= set(config):
+            from distkeras.models.serialization import functional_from_config
+
+            return functional_from_config(config, custom_objects, cls=None if cls is Model else cls)
+        return super().from_config(config)
 
     @property
     def layers(self) -> list[Layer]:
@@ -170,3 +180,12 @@ def _functional_class(cls: type) -> type:
         made.__qualname__ = cls.__qualname__
         _FUNCTIONAL_CLASSES[cls] = made
     return made
+
+
+def _functional_arguments(args, kwargs) -> bool:
+    """Keras's test for ``Model(inputs, outputs)`` (also as keywords)."""
+    return (
+        len(args) == 2
+        or (len(args) == 1 and "outputs" in kwargs)
+        or ("inputs" in kwargs and "outputs" in kwargs)
+    )

@@ -235,9 +235,36 @@ def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
         load_weights_from_h5(model, h5, skip_mismatch, filepath)
 
 
+def _revive_compile_config(config: dict) -> dict:
+    """Loss, metric and optimizer objects stored as ``{"class_name", "config", ...}`` dicts
+    (by distkeras or Keras) rebuilt, so compile() does not read them as per-output dicts."""
+    from distkeras import losses, metrics, optimizers
+
+    def is_spec(value) -> bool:
+        return isinstance(value, dict) and "class_name" in value
+
+    def revive(value, get):
+        if is_spec(value):
+            return get(value)
+        if isinstance(value, list):
+            return [revive(v, get) for v in value]
+        if isinstance(value, dict):
+            return {k: revive(v, get) for k, v in value.items()}
+        return value
+
+    revived = dict(config)
+    revived["loss"] = revive(config.get("loss"), losses.get)
+    for key in ("metrics", "weighted_metrics"):
+        if key in config:
+            revived[key] = revive(config[key], metrics.get)
+    if is_spec(config.get("optimizer")):
+        revived["optimizer"] = optimizers.get(config["optimizer"])
+    return revived
+
+
 def _compile_from_config(model, config: dict) -> None:
     try:
-        model.compile(**config)
+        model.compile(**_revive_compile_config(config))
     except (TypeError, ValueError) as err:
         warnings.warn(
             f"Model '{model.name}' was loaded without compiling: compile() with the saved "

@@ -72,6 +72,8 @@ def serialize_layer(layer: Layer) -> dict:
             f"get_config() of layer '{layer.name}' ({type(layer).__name__}) must return a dict. "
             f"Received: {config!r}"
         )
+    if type(layer).get_config is not Layer.get_config:  # a custom get_config may hold objects
+        config = _jsonable(config)
     module, registered_name = _module_and_registered_name(layer)
     class_name = type(layer).__name__
     if isinstance(layer, OpLayer):  # an op node, saved as Keras saves its Operation
@@ -100,7 +102,9 @@ def _jsonable(value):
     """Plain JSON values; objects with get_config become ``{"class_name", "config"}``."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):  # tuples stay tuples, as Keras's configs keep them
+        return tuple(_jsonable(v) for v in value)
+    if isinstance(value, list):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
@@ -115,8 +119,10 @@ def _jsonable(value):
             return array.item()
         kind = "__tensor__" if isinstance(value, torch.Tensor) else "__numpy__"
         return {"class_name": kind, "config": {"value": array.tolist(), "dtype": array.dtype.name}}
-    if hasattr(value, "get_config"):
-        return _jsonable(serialization_utils.serialize_object(value))
+    if hasattr(value, "get_config"):  # Keras objects inside a custom get_config(), as Keras
+        from distkeras.saving import serialize_keras_object
+
+        return _jsonable(serialize_keras_object(value))
     if callable(value) and hasattr(value, "__name__"):
         return value.__name__
     return value  # json.dumps reports what cannot be written

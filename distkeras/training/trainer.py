@@ -441,8 +441,10 @@ def _compile_config(optimizer, loss, loss_weights, metrics, weighted_metrics) ->
             return [describe(v) for v in value]
         if isinstance(value, dict):
             return {k: describe(v) for k, v in value.items()}
-        if hasattr(value, "get_config"):
-            return {"class_name": type(value).__name__, "config": value.get_config()}
+        if hasattr(value, "get_config"):  # Keras's layout, so Keras revives these objects too
+            from distkeras.saving import serialize_keras_object
+
+            return serialize_keras_object(value)
         return getattr(value, "__name__", repr(value))
 
     return {
