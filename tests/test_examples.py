@@ -42,6 +42,15 @@ RUNS = {
         ["examples/mnist_mlp.py", "--epochs", "1"],
         rf"test loss {NUMBER} - test accuracy {NUMBER}",
     ),
+    "custom_layer_ops": (
+        ["examples/custom_layer_ops.py", *TINY],
+        rf"test MSE {NUMBER} - mean-predictor MSE {NUMBER} - reloaded same: (True|False)",
+    ),
+    "custom_layer_ops_launcher": (
+        ["-m", "launcher", "-n", "2", "examples/custom_layer_ops.py", *TINY],
+        rf"\[rank 0\] test MSE {NUMBER} - mean-predictor MSE {NUMBER} - "
+        r"reloaded same: (True|False)",
+    ),
     # The same command as "functional_multi_io", on two workers.
     "functional_multi_io_launcher": (
         ["-m", "launcher", "-n", "2", "examples/functional_multi_io.py", *TINY],
@@ -135,3 +144,13 @@ def test_example_on_two_workers_matches_one_process(runs):
         line for line in lines if line.startswith("[rank 1]") and any(p in line for p in printed)
     ]
     assert sum("Epoch 1/1" in line for line in lines) == 1
+
+
+def test_custom_layer_ops_example_one_and_two_workers(runs):
+    """Custom layers on ops with `x + inputs` residuals: trains, reloads to the same
+    predictions, and two workers print the one-process numbers."""
+    _, single = finish(runs, "custom_layer_ops")
+    _, double = finish(runs, "custom_layer_ops_launcher")
+    assert single.group(3) == double.group(3) == "True"
+    assert float(double.group(1)) == pytest.approx(float(single.group(1)), abs=1.1e-4)
+    assert double.group(2) == single.group(2)  # the same test data on every worker
