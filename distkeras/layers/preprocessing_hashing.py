@@ -119,11 +119,11 @@ class Hashing(Layer):
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
-        if self.output_mode == "int":
-            return input_shape
-        if not input_shape:
+        if not input_shape and self.output_mode != "int":
             return (self.num_bins,)
-        return (*input_shape[:-1], self.num_bins)
+        # one_hot adds an axis unless the last is 1: the shape of the eager output (Keras's
+        # symbolic shape drops the last axis instead).
+        return encoded_shape(input_shape, self.output_mode, self.num_bins)
 
     def compute_output_spec(self, inputs):
         from distkeras.layers.input import KerasTensor
