@@ -26,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import linecache
 import os
 import pickle
+import re
 import shutil
 import signal
 import socket
@@ -382,11 +384,38 @@ def _error_from(report: dict) -> WorkerError:
         message = f"exited with code {report['exitcode']} (sys.exit)."
     else:
         message = f"raised {kind}: {report['message']}"
-    error = WorkerError(rank, message, report["traceback"], report.get("exitcode"))
+    error = WorkerError(rank, message, _with_sources(report["traceback"]), report.get("exitcode"))
     if report.get("exception") is not None:
         with contextlib.suppress(Exception):
             error.__cause__ = pickle.loads(report["exception"])
     return error
+
+
+_DYNAMIC_FRAME = re.compile(r'^(\s*)File "<dynamic-code>", line (\d+), in (\w+)$')
+
+
+def _with_sources(text: str) -> str:
+    """Puts the caller's file and source line back into frames of functions sent by value.
+
+    cloudpickle names their file "<dynamic-code>"; the caller's ``__main__`` (a script, or
+    the notebook, whose cells IPython keeps in linecache) still has them by name.
+    """
+    main = sys.modules.get("__main__")
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        match = _DYNAMIC_FRAME.match(line)
+        code = getattr(getattr(main, match.group(3), None), "__code__", None) if match else None
+        if code is None:
+            out.append(line)
+            continue
+        indent, number = match.group(1), int(match.group(2))
+        out.append(f'{indent}File "{code.co_filename}", line {number}, in {match.group(3)}')
+        source = linecache.getline(code.co_filename, number).strip()
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if source and following != source:
+            out.append(f"{indent}  {source}")
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 def _alive(pid: int) -> bool:

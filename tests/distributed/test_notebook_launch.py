@@ -89,7 +89,8 @@ def test_worker_error_is_raised_with_its_traceback(report):
     assert "raised ValueError: bad value on rank 1" in record["message"]
     # The worker's own traceback: the function and line that raised.
     assert "Traceback of rank 1" in record["message"]
-    assert ", in raises\n" in record["message"]
+    assert 'notebook_session.py", line ' in record["message"]
+    assert ', in raises\n    raise ValueError("bad value on rank 1")\n' in record["message"]
     assert record["cause"] == "ValueError('bad value on rank 1')"
     assert record["exitcode"] == 1
 
