@@ -5,6 +5,7 @@ from distkeras.layers import (
     adaptive_pooling,
     attention,
     conv,
+    conv_lstm,
     core,
     einsum_dense,
     group_query_attention,
@@ -22,6 +23,7 @@ from distkeras.layers import (
     reshaping,
     reversible_embedding,
     spectral_normalization,
+    torch_module_wrapper,
     wrappers,
 )
 from distkeras.layers.activation_layers import *  # noqa: F403
@@ -29,6 +31,7 @@ from distkeras.layers.adaptive_pooling import *  # noqa: F403
 from distkeras.layers.attention import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
+from distkeras.layers.conv_lstm import *  # noqa: F403
 from distkeras.layers.core import *  # noqa: F403
 from distkeras.layers.einsum_dense import *  # noqa: F403
 from distkeras.layers.group_query_attention import *  # noqa: F403
@@ -57,6 +60,7 @@ from distkeras.layers.regularization import *  # noqa: F403
 from distkeras.layers.reshaping import *  # noqa: F403
 from distkeras.layers.reversible_embedding import *  # noqa: F403
 from distkeras.layers.spectral_normalization import *  # noqa: F403
+from distkeras.layers.torch_module_wrapper import *  # noqa: F403
 from distkeras.layers.wrappers import *  # noqa: F403
 
 _FAMILIES = (
@@ -64,6 +68,7 @@ _FAMILIES = (
     adaptive_pooling,
     attention,
     conv,
+    conv_lstm,
     core,
     einsum_dense,
     group_query_attention,
@@ -80,6 +85,7 @@ _FAMILIES = (
     reshaping,
     reversible_embedding,
     spectral_normalization,
+    torch_module_wrapper,
     wrappers,
 )
 

@@ -191,6 +191,8 @@ def _own_arrays(obj) -> list[np.ndarray]:
     if hook is not None:  # a layer that lays out its variables itself, as in Keras
         store: dict = {}
         hook(store)
+        if not all(str(k).isdigit() for k in store):  # named datasets (TorchModuleWrapper)
+            return {str(k): np.asarray(v) for k, v in store.items()}
         return [np.asarray(store[str(i)]) for i in range(len(store))]
     return [backend.to_numpy(spec.keras_value()) for spec in _own_specs(obj)]
 
@@ -217,7 +219,7 @@ def weights_bytes(model, include_optimizer: bool) -> bytes:
             if isinstance(name, str):
                 group.attrs["name"] = name
             arrays = _own_arrays(obj) if isinstance(obj, Layer) else _optimizer_arrays(model, obj)
-            for i, value in enumerate(arrays):
+            for i, value in arrays.items() if isinstance(arrays, dict) else enumerate(arrays):
                 # A Fletcher-32 checksum per array (HDF5's built-in filter, which Keras and
                 # h5py read transparently): a damaged file fails to load instead of loading
                 # different weights. Scalars cannot be chunked, so they go without.
@@ -257,12 +259,23 @@ def _corrupt_file_error(source: str, err: Exception) -> ValueError:
     )
 
 
+def _dataset_order(key: str) -> int:
+    return int(key) if key.isdigit() else 1 << 30  # numbered first; named ones as h5 lists them
+
+
+def _hook_store(h5: h5py.File, group_path: str, values: list) -> dict:
+    """What a ``load_own_variables`` hook receives: dataset name -> array."""
+    group = h5.get(group_path)
+    keys = sorted(group.keys(), key=_dataset_order) if group is not None else []
+    return dict(zip(keys, values))
+
+
 def _stored_arrays(h5: h5py.File, group_path: str, source: str) -> list[np.ndarray] | None:
     try:
         group = h5.get(group_path)
         if group is None:
             return None
-        keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else 1 << 30)
+        keys = sorted(group.keys(), key=_dataset_order)
         # A damaged size field must not make numpy allocate terabytes.
         limit = h5.id.get_filesize() + (1 << 20)
         arrays = []
@@ -341,7 +354,7 @@ def load_weights_from_h5(model, h5: h5py.File, skip_mismatch: bool, source: str)
             continue
         hook = getattr(obj, "load_own_variables", None)
         if hook is not None:
-            assignments.append((obj, {str(i): v for i, v in enumerate(values)}))
+            assignments.append((obj, _hook_store(h5, group_path, values)))
             continue
         specs = _own_specs(obj)
         problem = _layer_mismatch(obj, path, specs, values)

@@ -65,6 +65,25 @@ CASES = [
         {"equation": "abc,bcd->ad", "output_shape": 4, "activation": "relu", "bias_axes": "d"},
         (2, 3, 5),
     ),
+    ("ConvLSTM1D", {"filters": 3, "kernel_size": 3, "dilation_rate": 2}, (2, 4, 9, 2)),
+    ("ConvLSTM1D", {"filters": 2, "kernel_size": 2, "return_sequences": True}, (2, 3, 6, 2)),
+    ("ConvLSTM2D", {"filters": 3, "kernel_size": 2}, (2, 4, 5, 5, 2)),
+    (
+        "ConvLSTM2D",
+        {"filters": 3, "kernel_size": 3, "padding": "same", "return_sequences": True},
+        (2, 3, 5, 6, 2),
+    ),
+    (
+        "ConvLSTM2D",
+        {"filters": 2, "kernel_size": 2, "strides": 2, "go_backwards": True},
+        (2, 3, 6, 6, 2),
+    ),
+    (
+        "ConvLSTM2D",
+        {"filters": 2, "kernel_size": 2, "data_format": "channels_first", "activation": "relu"},
+        (2, 3, 2, 5, 5),
+    ),
+    ("ConvLSTM3D", {"filters": 2, "kernel_size": 2, "padding": "same"}, (1, 3, 4, 4, 3, 2)),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 # Single images (rank 3) have no batch axis: neither the harness nor a model input takes them.
