@@ -27,6 +27,7 @@ from distkeras.callbacks._monitor import (
     resolve_mode,
 )
 from distkeras.callbacks.base import Callback
+from distkeras.training import randomness
 
 
 def _distributed():
@@ -300,9 +301,17 @@ class BackupAndRestore(Callback):
         # start of the first step; they only need the epoch.
         position = None
         if state is not None:
-            position = (state["epoch"], state.get("step", 0), state.get("epoch_state"))
-        epoch, step, epoch_state = dist.communicator().broadcast_object(position)
+            position = (
+                state["epoch"],
+                state.get("step", 0),
+                state.get("epoch_state"),
+                state.get("random_step"),
+            )
+        epoch, step, epoch_state, random_step = dist.communicator().broadcast_object(position)
         self.model._initial_epoch = epoch
+        if random_step is not None:
+            # Training draws are keyed on the step count: resume it (same on every rank).
+            randomness.set_random_step(self.model, random_step)
         if step:
             # Saved mid-epoch (save_freq=N or a preemption): resume at the next step, with the
             # epoch's loss/metric sums.
@@ -376,6 +385,8 @@ class BackupAndRestore(Callback):
                 # saved mid-epoch; 0 means "start of the epoch").
                 "step": int(step),
                 "epoch_state": epoch_state,
+                # The model's training step count, which keys dropout masks and noise.
+                "random_step": randomness.random_step(model),
             }
             os.makedirs(self.backup_dir, exist_ok=True)
             _atomic_torch_save(state, self._state_path)

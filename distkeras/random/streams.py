@@ -47,26 +47,21 @@ class _SampleContext:
         self.offset = 0  # global index (within the batch) of this worker's first row
         self.local = 0  # rows this worker holds
         self.global_size = 0  # rows in the global batch
-        self.step_fn: Callable[[], int] | None = None  # the global step number, read lazily
-        self.step: int | None = None
+        self.step = 0  # the model's training step number (restored by BackupAndRestore)
         self.global_key = 0  # the stream of unseeded calls (seed=None)
         self.calls: dict[int, int] = {}  # id(stream) -> draws made from it in this step
 
-    def begin(self, offset: int, local: int, global_size: int, step_fn, global_key: int) -> None:
+    def begin(self, offset: int, local: int, global_size: int, step: int, global_key: int) -> None:
         self.offset, self.local, self.global_size = offset, local, global_size
-        self.step_fn, self.step, self.global_key = step_fn, None, global_key
+        self.step, self.global_key = step, global_key
         self.calls.clear()
         self.active = True
 
     def end(self) -> None:
         self.active = False
-        self.step_fn = None
 
     def seed_for(self, stream, stream_key: int) -> int:
         """The seed of the next draw of ``stream`` in this step (counts its calls)."""
-        if self.step is None:
-            # Read at the first draw, after fit's first-step set-up (which may restore it).
-            self.step = int(self.step_fn()) if self.step_fn is not None else 0
         ident = id(stream)
         call = self.calls.get(ident, 0)
         self.calls[ident] = call + 1
@@ -115,14 +110,18 @@ _CALL_CONTEXT = []  # distkeras.layers.base.CALL_CONTEXT, found at the first tra
 
 
 def in_training_step() -> bool:
-    """True inside a fit training step, in a call made with ``training=True``."""
+    """True inside a fit training step: in a layer call made with ``training=True``, or in
+    the body of a model's own ``train_step`` (outside any layer call), e.g. a GAN drawing
+    its latent vectors. Inference calls inside the step (``training=False``) draw plainly.
+    """
     if not SAMPLES.active:
         return False
     if not _CALL_CONTEXT:
         from distkeras.layers.base import CALL_CONTEXT  # (layers import this module)
 
         _CALL_CONTEXT.append(CALL_CONTEXT)
-    return bool(_CALL_CONTEXT[0].training)
+    context = _CALL_CONTEXT[0]
+    return bool(context.training) or context.depth == 0
 
 
 def per_sample_draw(

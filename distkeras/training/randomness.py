@@ -8,7 +8,9 @@ on (stream, step, global sample index) only:
 - the stream of an unseeded one owned by the model is the model's seed (``_shuffle_seed``: the
   ``set_random_seed`` seed, else drawn from Python's ``random``; rank 0's wins) and its place
   in the model, so every worker (and a restarted run) agrees on it;
-- the step is the optimizer's host-side call count, which a backup restores.
+- the step is the model's count of training steps (``_random_step``, a host int that
+  BackupAndRestore saves and restores), so it advances in every step, whichever optimizers a
+  custom ``train_step`` uses, and across fit calls.
 
 Nothing here reads the device; per step it is a handful of attribute stores.
 """
@@ -34,13 +36,21 @@ def _model_seed_generators(model) -> list[SeedGenerator]:
     return found
 
 
+def random_step(model) -> int:
+    """Training steps the model has taken (what a backup saves, to resume the draws)."""
+    return int(model.__dict__.get("_random_step", 0))
+
+
+def set_random_step(model, step: int) -> None:
+    model._random_step = int(step)
+
+
 class TrainingRandomness:
     """Per-fit keys and the per-step sample context for one model."""
 
     def __init__(self, model):
         self.model = model
         self.global_key = 0
-        self._fallback_step = 0
 
     def prepare(self, model_seed: int) -> None:
         """At the start of fit/evaluate/predict: key the model's unseeded generators."""
@@ -49,16 +59,12 @@ class TrainingRandomness:
                 generator._stream_key = streams.mix(_UNSEEDED_SALT, model_seed, ordinal)
         self.global_key = streams.mix(_GLOBAL_SALT, model_seed)
 
-    def _step(self) -> int:
-        optimizer = getattr(self.model, "optimizer", None)
-        count = getattr(optimizer, "_iteration_count", None)
-        return self._fallback_step if count is None else count
-
     def begin(self, batch) -> None:
         """Before a training step on ``batch`` (this worker's rows of a global batch)."""
-        self._fallback_step += 1
+        step = random_step(self.model) + 1
+        self.model._random_step = step
         streams.SAMPLES.begin(
-            getattr(batch, "offset", 0), batch.size, batch.global_size, self._step, self.global_key
+            getattr(batch, "offset", 0), batch.size, batch.global_size, step, self.global_key
         )
 
     @staticmethod

@@ -57,7 +57,7 @@ IDS = [f"{i}" for i in range(len(LAYERS))]
 
 
 def _step(layer, x, offset, global_size, step=7, global_key=99):
-    streams.SAMPLES.begin(offset, x.shape[0], global_size, lambda: step, global_key)
+    streams.SAMPLES.begin(offset, x.shape[0], global_size, step, global_key)
     try:
         return layer(x, training=True)
     finally:
@@ -95,7 +95,7 @@ def test_int_seeds_give_the_same_numbers_each_step_as_in_keras():
 def test_a_layer_called_twice_in_a_step_draws_twice():
     layer = layers.Dropout(0.5)
     x = torch.ones(12, 6)
-    streams.SAMPLES.begin(0, 12, 12, lambda: 3, 1)
+    streams.SAMPLES.begin(0, 12, 12, 3, 1)
     try:
         first, second = layer(x, training=True), layer(x, training=True)
     finally:
@@ -103,16 +103,33 @@ def test_a_layer_called_twice_in_a_step_draws_twice():
     assert not torch.equal(first, second)
 
 
-def test_outside_a_training_call_draws_are_plain():
-    layer = layers.Dropout(0.5, seed=1)
+def test_inference_calls_inside_a_step_draw_plainly():
     x = torch.ones(12, 6)
-    streams.SAMPLES.begin(0, 12, 12, lambda: 3, 1)
+    streams.SAMPLES.begin(0, 12, 12, 3, 1)
     try:
-        assert torch.equal(layer(x, training=False), x)
-        inference = dr.dropout(x, 0.5, seed=4)  # called outside any training layer call
+        assert torch.equal(layers.Dropout(0.5, seed=1)(x, training=False), x)
+        inference = RandomOps("normal", "int")(x, training=False)
     finally:
         streams.SAMPLES.end()
-    assert torch.equal(inference, dr.dropout(x, 0.5, seed=4))
+    assert torch.equal(inference, x + dr.normal(x.shape, seed=5))
+
+
+def test_draws_in_a_train_step_body_are_per_sample():
+    """A model's own train_step drawing latent vectors (a GAN) outside any layer call: each
+    worker gets its rows of the global batch's draw, not a copy of the same numbers."""
+
+    def body(lo, hi, gen):
+        streams.SAMPLES.begin(lo, hi - lo, 12, 4, 1)
+        try:
+            return dr.normal((hi - lo, 3), seed=gen), dr.uniform((hi - lo, 2))
+        finally:
+            streams.SAMPLES.end()
+
+    whole = body(0, 12, dr.SeedGenerator(8))
+    first, second = body(0, 6, dr.SeedGenerator(8)), body(6, 12, dr.SeedGenerator(8))
+    for i in range(2):
+        torch.testing.assert_close(torch.cat([first[i], second[i]]), whole[i])
+        assert not torch.equal(first[i], second[i])
 
 
 def test_per_sample_draws_have_the_right_distribution():
@@ -166,3 +183,19 @@ def test_jit_compiled_fit_draws_what_eager_fit_draws():
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_step_count_advances_across_fits_and_any_optimizer():
+    """Masks are keyed on the model's own step count: a second fit(epochs=1) (or a custom
+    train_step that never steps model.optimizer) draws new masks, not the first fit's."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    distkeras.utils.set_random_seed(4)
+    model = distkeras.Sequential(
+        [distkeras.Input((4,)), layers.Dense(8), layers.Dropout(0.5), layers.Dense(1)]
+    )
+    model.compile(optimizer=distkeras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    losses = [model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]]
+    losses.append(model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0])
+    assert model._random_step == 4  # 2 steps per fit
+    assert losses[0] != losses[1]  # the weights did not move: only the masks differ
