@@ -45,6 +45,9 @@ def install(comm) -> None:
     collective failed (the backend cannot finalize cleanly).
     """
     global _COMM, _ORIGINAL_EXCEPTHOOK
+    from distkeras.distributed import hang
+
+    hang.register_dump_signal()  # a stuck rank's stack, even while C code holds the GIL
     if _COMM is None:
         _ORIGINAL_EXCEPTHOOK = sys.excepthook
         sys.excepthook = _excepthook

@@ -159,7 +159,9 @@ class MPICommunicator(Communicator):
             from distkeras.distributed import hang
 
             answers = self._watch.ask_where(ticket)
-            found, culprits = hang.diagnose(ticket, answers, self.rank, self.world_size)
+            found, culprits = hang.diagnose(
+                ticket, answers, self.rank, self.world_size, identities=self._watch.identities
+            )
             message = f"{message} Diagnosis: {found}"
             summary = f"{summary}: {found}"
         raise CollectiveTimeoutError(message, culprits=culprits, summary=summary)

@@ -33,6 +33,8 @@ class Watcher:
         self.comm = comm
         self.MPI = comm.MPI
         self.ctrl = comm.world.Dup()
+        # (host, pid) of every rank, to poke a silent one (hang.poke); collective, untracked.
+        self.identities = dict(enumerate(self.ctrl.allgather(hang.identity())))
         self.notices: list[dict] = []  # appended by the thread, read by the waiting loop
         self.replies: queue.Queue = queue.Queue()
         self._sends: list = []

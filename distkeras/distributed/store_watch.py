@@ -51,6 +51,8 @@ class StoreWatcher:
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
         rank = self.comm.rank
+        with contextlib.suppress(Exception):
+            self.store.set(self._key("identity", rank), json.dumps(hang.identity()))
         while not self._stop.wait(_INTERVAL_S):
             try:
                 last = self.comm.last
@@ -96,11 +98,15 @@ class StoreWatcher:
                 if reply["answers"] >= wanted[peer]:
                     answers[peer] = reply
             time.sleep(0.05)
-        known = {}
+        known, identities = {}, {}
         for peer in peers:
-            if peer not in answers and self.store.check([self._key("last", peer)]):
+            if peer in answers:
+                continue
+            if self.store.check([self._key("last", peer)]):
                 known[peer] = json.loads(self.store.get(self._key("last", peer)))
-        return hang.diagnose(ticket, answers, rank, world, known)
+            if self.store.check([self._key("identity", peer)]):
+                identities[peer] = tuple(json.loads(self.store.get(self._key("identity", peer))))
+        return hang.diagnose(ticket, answers, rank, world, known, identities)
 
     def announce(self, text: str, code: int, culprits: tuple = ()) -> None:
         """Leaves 'this rank failed: <text>' for the peers whose collective breaks."""

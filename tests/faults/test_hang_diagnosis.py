@@ -16,6 +16,7 @@ import pytest
 from tests.faults.test_fail_fast_matrix import Cell, start_cells
 
 MODES = ("launch", "launch-torch", "mpiexec", "torchrun")
+GIL_MODES = ("launch", "torchrun")  # MPI and torch
 TIMEOUT_S = 3.0
 
 # The collective rank 0 waits in and the last one rank 1 ran: one all-reduce per step after
@@ -28,6 +29,7 @@ LAST = "all_reduce #8 (epoch 0, step 1)"
 def cells(tmp_path_factory):
     root = tmp_path_factory.mktemp("hang")
     cells = {mode: Cell(mode, "stuck", root, timeout_s=TIMEOUT_S) for mode in MODES}
+    cells.update({(mode, "gil"): Cell(mode, "gil", root, TIMEOUT_S) for mode in GIL_MODES})
     start_cells(list(cells.values()), parallel=2)
     return cells
 
@@ -56,3 +58,18 @@ def test_the_stuck_rank_is_named_with_its_stack(cells, mode):
         assert "Where it was when asked:" in closing and "time.sleep(" in closing, closing
         # The blame line is for the launcher: it is not shown.
         assert "distkeras-blame" not in out
+
+
+@pytest.mark.parametrize("mode", GIL_MODES)
+def test_a_rank_stuck_holding_the_gil_still_dumps_its_stack(cells, mode):
+    # Its side thread cannot answer; the timed-out rank signals it and faulthandler prints.
+    cell = cells[(mode, "gil")]
+    assert cell.done.wait(300), "the job never finished"
+    assert cell.error is None, cell.error
+    out, tail = cell.output, cell.output[-5000:]
+    assert cell.code != 0, tail
+    assert "rank 1 did not answer (it died, or is stuck in code that holds the GIL)" in out, tail
+    assert "it was signalled to print its stack (faulthandler)" in out, tail
+    dump = out[out.index("Current thread 0x") :]
+    assert re.search(r"fail_fast_job.py\", line \d+ in on_train_batch_begin", dump), tail
+    assert not cell.leftovers, f"processes left behind: {cell.leftovers}"

@@ -9,10 +9,12 @@ Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last
     exit0    calls sys.exit(0) in the middle of training
     term     (rank 0) writes DIR/ready and keeps training slowly until the test signals the job
     stuck    sleeps DISTKERAS_TIMEOUT + 6 s in the callback (the others wait in the all-reduce)
+    gil      like stuck, in C code that holds the GIL (libc sleep through ctypes.PyDLL)
     extra    no fault in fit; afterwards rank 0 alone calls distributed.barrier() (DIR/fault is
              written just before), which rank 1, having ended, never joins
 """
 
+import ctypes
 import os
 import signal
 import sys
@@ -55,6 +57,10 @@ class Fault(distkeras.callbacks.Callback):
             sys.exit(0)
         if fault == "stuck":  # long enough for the others to time out and ask where it is
             time.sleep(float(os.environ["DISTKERAS_TIMEOUT"]) + 6)
+        if fault == "gil":  # no Python thread of this process runs meanwhile
+            end = time.monotonic() + float(os.environ["DISTKERAS_TIMEOUT"]) + 6
+            while time.monotonic() < end:  # a signal cuts a sleep short: sleep again
+                ctypes.PyDLL(None).sleep(max(1, int(end - time.monotonic())))
 
 
 distkeras.utils.set_random_seed(1)
