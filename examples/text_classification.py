@@ -1,4 +1,4 @@
-"""Sentiment classification of short reviews with Embedding(mask_zero=True) and a BiLSTM.
+"""Sentiment classification of short reviews: TextVectorization, Embedding and a BiLSTM.
 
 One process:    python examples/text_classification.py
 Two workers:    distkeras-launch -n 2 examples/text_classification.py
@@ -9,20 +9,24 @@ clauses about a product's parts, negation ("the battery is not very reliable"), 
 ("the screen is superb but the battery is awful"), where the clause after "but" decides the
 verdict. Irrelevant sentences are mixed in, and 4% of the labels contradict the text, as real
 ratings sometimes do. A bag of words cannot tell which clause comes last or what "not"
-applies to; the recurrent model can, and the script trains both to show it. Texts become
-integer sequences (0 is padding, 1 an unknown word), padded to one length; the mask makes the
-LSTM skip the padding.
+applies to; the recurrent model can, and the script trains both to show it.
+
+As in keras.io's "text classification from scratch": a TextVectorization layer learns the
+vocabulary from the training text (adapt), turns reviews into integer sequences (0 is
+padding, 1 an unknown word) padded to one length, and the mask makes the LSTM skip the
+padding. The models train on those sequences; the final model takes raw strings, with the
+vectorizer as its first layer, and is evaluated on the test reviews as text.
 """
 
 import argparse
-from collections import Counter
 
 import numpy as np
 
+import distkeras
 from distkeras import layers
 from distkeras.distributed import is_chief
 from distkeras.models import Sequential
-from distkeras.utils import pad_sequences, set_random_seed
+from distkeras.utils import set_random_seed
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--epochs", type=int, default=6)
@@ -85,25 +89,18 @@ def review(rng: np.random.Generator) -> tuple[str, int]:
     return " . ".join(sentences), label
 
 
-def make_vocabulary(texts: list[str]) -> dict[str, int]:
-    """Word -> index by frequency; 0 is reserved for padding and 1 for unknown words."""
-    counts = Counter(word for text in texts for word in text.split())
-    return {word: i + 2 for i, (word, _) in enumerate(counts.most_common())}
-
-
-def vectorize(texts: list[str], vocabulary: dict[str, int], maxlen: int) -> np.ndarray:
-    """Integer sequences, truncated and zero-padded at the end to ``maxlen``."""
-    ids = [[vocabulary.get(word, 1) for word in text.split()] for text in texts]
-    return pad_sequences(ids, maxlen=maxlen, dtype="int64", padding="post", truncating="post")
-
-
 rng = np.random.default_rng(0)  # the same corpus on every worker
 texts, labels = zip(*(review(rng) for _ in range(args.samples)))
+texts = np.array(texts)  # a numpy array of strings, as fit and the string layers take them
 n_train = int(0.8 * args.samples)
-vocabulary = make_vocabulary(texts[:n_train])  # built from training text only
-x = vectorize(texts, vocabulary, args.maxlen)
+# Lowercases, strips punctuation, splits on whitespace; vocabulary from training text only.
+vectorizer = layers.TextVectorization(max_tokens=2000, output_sequence_length=args.maxlen)
+vectorizer.adapt(texts[:n_train])
+x = vectorizer(texts).numpy()  # vectorized once, so every epoch trains on integer ids
 y = np.asarray(labels, dtype="float32")[:, None]
-x_train, y_train, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+x_train, y_train, y_test = x[:n_train], y[:n_train], y[n_train:]
+text_test = texts[n_train:]
+vocabulary_size = vectorizer.vocabulary_size()
 
 
 def build(sequence_model: bool) -> Sequential:
@@ -116,7 +113,7 @@ def build(sequence_model: bool) -> Sequential:
     model = Sequential(
         [
             layers.Input(shape=(args.maxlen,), dtype="int64"),
-            layers.Embedding(len(vocabulary) + 2, 32, mask_zero=True),
+            layers.Embedding(vocabulary_size, 32, mask_zero=True),
             encoder,
             layers.Dense(32, activation="relu"),
             layers.Dense(1, activation="sigmoid"),
@@ -127,11 +124,11 @@ def build(sequence_model: bool) -> Sequential:
 
 
 if is_chief():
-    print(f"{len(texts)} reviews, vocabulary {len(vocabulary)} words, e.g.:")
+    print(f"{len(texts)} reviews, vocabulary {vocabulary_size} tokens, e.g.:")
     for text, label in zip(texts[:3], labels[:3]):
         print(f"  [{'positive' if label else 'negative'}] {text}")
 
-accuracies = {}
+accuracies, models = {}, {}
 for name, sequence_model in (("bag of words", False), ("BiLSTM", True)):
     model = build(sequence_model)
     if is_chief():
@@ -145,7 +142,20 @@ for name, sequence_model in (("bag of words", False), ("BiLSTM", True)):
         validation_split=0.1,
         verbose=2,
     )
-    loss, accuracies[name] = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    models[name] = model
+
+# The end-to-end model reads raw strings: the vectorizer runs inside it, in fit's and
+# predict's batches (sharded by rank like any array), and it saves with its vocabulary.
+inputs = layers.Input(shape=(1,), dtype="string")
+for name, model in models.items():
+    end_to_end = distkeras.Model(inputs, model(vectorizer(inputs)))
+    end_to_end.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    loss, accuracies[name] = end_to_end.evaluate(text_test, y_test, batch_size=256, verbose=0)
+new = np.array(["the screen is not great but the price is superb", "the sound is awful"])
+probabilities = end_to_end.predict(new, verbose=0)  # on every worker: predict is collective
+if is_chief():
+    for text, p in zip(new, probabilities[:, 0]):
+        print(f"P(positive) = {p:.3f} for {str(text)!r}")
 
 if is_chief():
     print(

@@ -34,6 +34,11 @@ RUNS = {
         ["examples/text_classification.py", *TINY],
         rf"test accuracy {NUMBER} - bag-of-words test accuracy {NUMBER}",
     ),
+    # TextVectorization on numpy text, fit on its ids, an end-to-end string model: 2 workers.
+    "text_classification_launcher": (
+        ["-m", "launcher", "-n", "2", "examples/text_classification.py", *TINY],
+        rf"\[rank 0\] test accuracy {NUMBER} - bag-of-words test accuracy {NUMBER}",
+    ),
     "regularization": (
         ["examples/regularization.py", *TINY, "--log-dir", "{tmp}/logs"],
         r"curves: tensorboard --logdir (.+)",
@@ -144,6 +149,15 @@ def test_example_on_two_workers_matches_one_process(runs):
         line for line in lines if line.startswith("[rank 1]") and any(p in line for p in printed)
     ]
     assert sum("Epoch 1/1" in line for line in lines) == 1
+
+
+def test_text_example_on_two_workers_matches_one_process(runs):
+    """The string model (TextVectorization inside) evaluates raw text sharded by rank."""
+    _, single = finish(runs, "text_classification")
+    lines, double = finish(runs, "text_classification_launcher")
+    expected = [float(v) for v in single.groups()]
+    assert [float(v) for v in double.groups()] == pytest.approx(expected, abs=1.1e-4)
+    assert not [line for line in lines if line.startswith("[rank 1]") and "P(positive)" in line]
 
 
 def test_custom_layer_ops_example_one_and_two_workers(runs):
