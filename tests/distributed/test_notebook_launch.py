@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,48 @@ def test_arguments_are_validated():
         launch(print, num_workers=1, backend="nccl2")
     with pytest.raises(TypeError, match="function must be callable"):
         launch(3)
+
+
+SLEEPER = """
+import os, sys, time
+from pathlib import Path
+from distkeras import distributed
+
+def sleeper(outdir):
+    Path(outdir, f"pid{distributed.rank()}").write_text(str(os.getpid()))
+    time.sleep(120)
+
+distributed.launch(sleeper, sys.argv[1], num_workers=2)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_end_when_the_calling_process_is_killed():
+    with tempfile.TemporaryDirectory(prefix="distkeras-orphans-") as outdir:
+        _caller_killed(Path(outdir))
+
+
+def _caller_killed(tmp_path: Path) -> None:
+    # The default backend: under mpiexec the workers are not even the caller's children.
+    session = subprocess.Popen([sys.executable, "-c", SLEEPER, str(tmp_path)], cwd=REPO,
+                               env=worker_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    pid_files = [tmp_path / "pid0", tmp_path / "pid1"]
+    deadline = time.monotonic() + 90
+    while not all(path.exists() for path in pid_files):
+        assert session.poll() is None and time.monotonic() < deadline, "workers never started"
+        time.sleep(0.05)
+    pids = [int(path.read_text()) for path in pid_files]
+    session.kill()  # SIGKILL: no finally, no atexit in the caller
+    session.wait()
+    deadline = time.monotonic() + FAIL_FAST_S
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if _running(pid)], "workers outlived the calling process"
