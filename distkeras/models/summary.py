@@ -204,7 +204,7 @@ def _sequential_like(model) -> bool:
             return False
         nodes += depth_nodes
     node_ids = {id(n) for n in nodes}
-    for layer in model.layers:
+    for layer in model._graph_layers:
         if sum(id(node) in node_ids for node in layer._inbound_nodes) > 1:
             return False
     return True
@@ -245,7 +245,8 @@ def print_summary(
     """
     from distkeras.models.functional import Functional
 
-    layers = model.layers
+    # Keras's table lists op nodes (x + y: "add (Add)") too, though model.layers does not.
+    layers = list(model._graph_layers) if isinstance(model, Functional) else model.layers
     sequential_like = not isinstance(model, Functional) or _sequential_like(model)
     relevant_nodes: set[int] = set()
     if sequential_like:
@@ -287,7 +288,8 @@ def print_summary(
 
     def fields(layer, prefix: str) -> list[str]:
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-        row = [f"{prefix}{layer.name} ({type(layer).__name__})", _format_layer_shape(layer), params]
+        kind = getattr(layer, "keras_class", None) or type(layer).__name__  # op nodes: Keras's
+        row = [f"{prefix}{layer.name} ({kind})", _format_layer_shape(layer), params]
         if not sequential_like:
             row.append(connections(layer))
         if show_trainable:

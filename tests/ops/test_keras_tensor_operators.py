@@ -126,3 +126,18 @@ def test_shape_dtype_ndim_and_identity_semantics():
     assert (a / 2).dtype == "float32"
     with pytest.raises(NotImplementedError):
         iter(a)
+
+
+def test_summary_lists_op_nodes_as_keras_does():
+    keras = import_keras()
+    texts = []
+    for lib in (distkeras, keras):
+        lib.utils.clear_session()  # default names ("add", "sum") count from zero in both
+        inputs = lib.Input((4,), name="features")
+        x = lib.layers.Dense(4, name="hidden")(inputs)
+        x = lib.ops.sum(x + inputs, axis=-1, keepdims=True)
+        model = lib.Model(inputs, lib.layers.Dense(2, name="head")(x), name="residual")
+        lines = []
+        model.summary(line_length=100, print_fn=lambda text, out=lines, **_: out.append(text))
+        texts.append("\n".join(lines))
+    assert texts[0] == texts[1]
