@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from distkeras.layers.base import Layer
 from distkeras.layers.input import Input, InputLayer, KerasTensor
+from distkeras.layers.op_layer import OpLayer
 from distkeras.utils.tree import flatten, map_structure, pack_sequence_as
 
 
@@ -158,8 +159,13 @@ def _clone_functional(model, input_tensors, clone, call_function):
             continue
         args = map_structure(replace, list(node.call_args))
         kwargs = map_structure(replace, dict(node.call_kwargs))
-        layer = clone(node.layer)
-        outputs = call_function(layer, *args, **kwargs) if call_function else layer(*args, **kwargs)
+        if isinstance(node.layer, OpLayer):  # as Keras: operations are reused, layers cloned
+            outputs = node.layer(*args, **kwargs)
+        else:
+            layer = clone(node.layer)
+            outputs = (
+                call_function(layer, *args, **kwargs) if call_function else layer(*args, **kwargs)
+            )
         for old, new in zip(node.output_tensors, flatten(outputs)):
             mapped[id(old)] = new
     inputs = pack_sequence_as(model._input_structure, new_inputs)

@@ -141,3 +141,13 @@ def test_summary_lists_op_nodes_as_keras_does():
         model.summary(line_length=100, print_fn=lambda text, out=lines, **_: out.append(text))
         texts.append("\n".join(lines))
     assert texts[0] == texts[1]
+
+
+def test_clone_model_keeps_op_nodes():
+    inputs = distkeras.Input((3,))
+    dense = distkeras.layers.Dense(3)
+    model = distkeras.Model(inputs, distkeras.ops.sum(dense(inputs) + inputs, axis=-1))
+    clone = distkeras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    assert clone.layers[1] is not dense  # layers are cloned, op nodes reused (as Keras)
+    assert_same(clone.predict(X, verbose=0), model.predict(X, verbose=0))
