@@ -138,6 +138,13 @@ def _is_string_list(value) -> bool:
     return all(isinstance(v, str) or _is_string_list(v) for v in value)
 
 
+def to_model_input(value):
+    """One input array as a model takes it: a tensor on the device, or numpy text as is."""
+    if isinstance(value, np.ndarray) and is_string_array(value):
+        return value
+    return backend.convert_to_tensor(value)
+
+
 def _rows(t, indices: torch.Tensor):
     """Rows ``indices`` of a tensor, or of a numpy array (text)."""
     return t[indices.numpy()] if isinstance(t, np.ndarray) else t.index_select(0, indices)

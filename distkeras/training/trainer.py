@@ -399,7 +399,7 @@ class Trainer(KerasSteps):
     def predict_on_batch(self, x):
         with torch.no_grad(), mixed_precision.autocast():
             x = data_module.as_array_structure(x)
-            outputs = self(map_structure(backend.convert_to_tensor, x), training=False)
+            outputs = self(map_structure(data_module.to_model_input, x), training=False)
         return map_structure(backend.to_numpy, outputs)
 
     def _batch_result(self, logs: dict, return_dict: bool):

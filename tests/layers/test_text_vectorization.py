@@ -282,3 +282,57 @@ def test_sequential_bag_of_words_fits_on_text():
     with pytest.raises(TypeError, match="must be numeric"):
         numeric = distkeras.Sequential([layers.Input((1,)), layers.Dense(1)])
         numeric.predict(texts[:, None], verbose=0)
+
+
+def _start_text_fit(tmp_path, workers: int):
+    """Starts scripts/text_fit.py (under the launcher for several workers); returns a waiter."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / f"text_fit_{workers}.npz"
+    launch = ["-m", "launcher", "-n", str(workers)] if workers > 1 else []
+    env = dict(os.environ, OMP_NUM_THREADS="1", DISTKERAS_DEVICE="cpu", PYTHONPATH=str(root))
+    script = str(Path(__file__).parent / "scripts" / "text_fit.py")
+    log = open(tmp_path / f"text_fit_{workers}.log", "w+")  # noqa: SIM115 (closed in wait)
+    process = subprocess.Popen(
+        [sys.executable, *launch, script, str(out)], cwd=root, env=env, stdout=log, stderr=log
+    )
+
+    def wait() -> dict:
+        try:
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        log.seek(0)
+        assert code == 0, log.read()[-3000:]
+        log.close()
+        with np.load(out) as data:
+            return {key: data[key] for key in data.files}
+
+    return wait
+
+
+def test_fit_on_text_gives_the_same_model_on_two_workers(tmp_path):
+    """Text is sharded by rank like any array: 2 workers train the 1-worker model."""
+    waiters = [_start_text_fit(tmp_path, 1), _start_text_fit(tmp_path, 2)]  # concurrently
+    single, double = (wait() for wait in waiters)
+    assert sorted(single) == sorted(double)
+    for key in single:
+        np.testing.assert_allclose(double[key], single[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_on_batch_methods_take_text():
+    texts, labels = _reviews(16, seed=4)
+    vectorizer = layers.TextVectorization(output_mode="count")
+    vectorizer.adapt(texts)
+    model = distkeras.Sequential([layers.Input((1,), dtype="string"), vectorizer, layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(texts, labels)
+    assert np.isfinite(model.test_on_batch(texts, labels))
+    np.testing.assert_allclose(
+        model.predict_on_batch(texts), model.predict(texts, verbose=0), rtol=1e-6
+    )
