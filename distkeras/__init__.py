@@ -6,6 +6,7 @@ N processes means ``distkeras-launch -n N train.py``.
 
 from distkeras import (
     activations,
+    applications,
     backend,
     callbacks,
     constraints,
@@ -46,6 +47,7 @@ __all__ = [
     "initializers",
     "constraints",
     "activations",
+    "applications",
     "utils",
     "datasets",
     "distributed",

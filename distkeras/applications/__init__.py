@@ -1,0 +1,76 @@
+"""Ready-made image models, mirroring ``keras.applications``.
+
+Each family has its module (``resnet50``, ``mobilenet_v2``, ``efficientnet``...) with the
+models, ``preprocess_input`` and ``decode_predictions``; the models are also here, flat.
+Layer names and weight order are Keras's, so Keras's weight files load: ``weights=None``,
+a local weights file, or ``"imagenet"``, read from the Keras cache folder (nothing is
+downloaded).
+
+Example:
+    >>> from distkeras.applications import ResNet50
+    >>> base = ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3), pooling="avg")
+"""
+
+from distkeras.applications import (
+    densenet,
+    efficientnet,
+    imagenet_utils,
+    mobilenet_v2,
+    resnet,
+    resnet50,
+    resnet_v2,
+    vgg16,
+    vgg19,
+    xception,
+)
+from distkeras.applications.densenet import DenseNet121, DenseNet169, DenseNet201
+from distkeras.applications.efficientnet import (
+    EfficientNetB0,
+    EfficientNetB1,
+    EfficientNetB2,
+    EfficientNetB3,
+    EfficientNetB4,
+    EfficientNetB5,
+    EfficientNetB6,
+    EfficientNetB7,
+)
+from distkeras.applications.mobilenet_v2 import MobileNetV2
+from distkeras.applications.resnet import ResNet50, ResNet101, ResNet152
+from distkeras.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
+from distkeras.applications.vgg16 import VGG16
+from distkeras.applications.vgg19 import VGG19
+from distkeras.applications.xception import Xception
+
+__all__ = [
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    "EfficientNetB0",
+    "EfficientNetB1",
+    "EfficientNetB2",
+    "EfficientNetB3",
+    "EfficientNetB4",
+    "EfficientNetB5",
+    "EfficientNetB6",
+    "EfficientNetB7",
+    "MobileNetV2",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "ResNet50V2",
+    "ResNet101V2",
+    "ResNet152V2",
+    "VGG16",
+    "VGG19",
+    "Xception",
+    "densenet",
+    "efficientnet",
+    "imagenet_utils",
+    "mobilenet_v2",
+    "resnet",
+    "resnet50",
+    "resnet_v2",
+    "vgg16",
+    "vgg19",
+    "xception",
+]

@@ -1,0 +1,214 @@
+"""EfficientNetB0-B7: MBConv blocks with squeeze-and-excitation, compound-scaled.
+
+Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks" (ICML
+2019). The model rescales its own inputs (Rescaling and Normalization layers come first), so
+it takes pixels in [0, 255] and :func:`preprocess_input` is the identity, as in Keras.
+"""
+
+from __future__ import annotations
+
+import math
+
+from distkeras import layers
+from distkeras.applications import _base, imagenet_utils
+
+__all__ = [f"EfficientNetB{i}" for i in range(8)] + ["preprocess_input", "decode_predictions"]
+
+BASE_WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
+IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+CONV_KERNEL_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
+}
+DENSE_KERNEL_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
+}
+# (kernel_size, repeats, filters_in, filters_out, expand_ratio, strides) of the seven stages;
+# every block skips its identity when shapes allow and squeezes to 1/4 of filters_in.
+DEFAULT_BLOCKS = (
+    (3, 1, 32, 16, 1, 1),
+    (3, 2, 16, 24, 6, 2),
+    (5, 2, 24, 40, 6, 2),
+    (3, 3, 40, 80, 6, 2),
+    (5, 3, 80, 112, 6, 1),
+    (5, 4, 112, 192, 6, 2),
+    (3, 1, 192, 320, 6, 1),
+)
+# name suffix -> (width, depth, default size, dropout)
+_VARIANTS = {
+    0: (1.0, 1.0, 224, 0.2),
+    1: (1.0, 1.1, 240, 0.2),
+    2: (1.1, 1.2, 260, 0.3),
+    3: (1.2, 1.4, 300, 0.3),
+    4: (1.4, 1.8, 380, 0.4),
+    5: (1.6, 2.2, 456, 0.4),
+    6: (1.8, 2.6, 528, 0.5),
+    7: (2.0, 3.1, 600, 0.5),
+}
+
+
+def _block(x, activation, drop_rate, name, filters_in, filters_out, kernel_size, strides, expand):
+    """MBConv: 1x1 expand, depthwise kxk, squeeze-excite, 1x1 project (+ stochastic skip)."""
+    inputs = x
+    filters = filters_in * expand
+    if expand != 1:
+        x = layers.Conv2D(
+            filters, 1, padding="same", use_bias=False,
+            kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}expand_conv",
+        )(x)  # fmt: skip
+        x = layers.BatchNormalization(axis=3, name=f"{name}expand_bn")(x)
+        x = layers.Activation(activation, name=f"{name}expand_activation")(x)
+    if strides == 2:
+        pad = _base.correct_pad(x, kernel_size)
+        x = layers.ZeroPadding2D(padding=pad, name=f"{name}dwconv_pad")(x)
+    x = layers.DepthwiseConv2D(
+        kernel_size, strides=strides, padding="valid" if strides == 2 else "same",
+        use_bias=False, depthwise_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}dwconv",
+    )(x)  # fmt: skip
+    x = layers.BatchNormalization(axis=3, name=f"{name}bn")(x)
+    x = layers.Activation(activation, name=f"{name}activation")(x)
+    filters_se = max(1, int(filters_in * 0.25))
+    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(x)
+    se = layers.Reshape((1, 1, filters), name=f"{name}se_reshape")(se)
+    se = layers.Conv2D(
+        filters_se, 1, padding="same", activation=activation,
+        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_reduce",
+    )(se)  # fmt: skip
+    se = layers.Conv2D(
+        filters, 1, padding="same", activation="sigmoid",
+        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_expand",
+    )(se)  # fmt: skip
+    x = layers.multiply([x, se], name=f"{name}se_excite")
+    x = layers.Conv2D(
+        filters_out, 1, padding="same", use_bias=False,
+        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}project_conv",
+    )(x)  # fmt: skip
+    x = layers.BatchNormalization(axis=3, name=f"{name}project_bn")(x)
+    if strides == 1 and filters_in == filters_out:
+        if drop_rate > 0:  # drops whole samples' residual branches (stochastic depth)
+            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
+        x = layers.add([x, inputs], name=f"{name}add")
+    return x
+
+
+def EfficientNet(
+    variant: int,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="efficientnet",
+    drop_connect_rate: float = 0.2,
+    depth_divisor: int = 8,
+    activation="swish",
+):
+    """EfficientNet-B``variant``: B0's stages widened and deepened by its coefficients."""
+    width, depth, default_size, dropout_rate = _VARIANTS[variant]
+    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    input_shape = _base.obtain_input_shape(input_shape, default_size, 32, include_top, weights)
+    # Keras names the weight file after the model's name, so a renamed model finds none.
+    file_name = name + ("" if include_top else "_notop") + ".h5"
+    weights_path = _base.resolve_weights(weights, file_name, BASE_WEIGHTS_URL + file_name)
+    img_input = _base.image_input(input_tensor, input_shape)
+
+    def round_filters(filters):
+        filters *= width
+        new = max(depth_divisor, int(filters + depth_divisor / 2) // depth_divisor * depth_divisor)
+        return int(new + depth_divisor if new < 0.9 * filters else new)
+
+    def round_repeats(repeats):
+        return int(math.ceil(depth * repeats))
+
+    x = layers.Rescaling(1.0 / 255.0)(img_input)
+    x = layers.Normalization(axis=3)(x)
+    if weights == "imagenet":
+        # The released weights' Normalization holds the variance; this makes it the std.
+        x = layers.Rescaling([1.0 / math.sqrt(s) for s in IMAGENET_STDDEV_RGB])(x)
+    x = layers.ZeroPadding2D(padding=_base.correct_pad(x, 3), name="stem_conv_pad")(x)
+    x = layers.Conv2D(
+        round_filters(32), 3, strides=2, padding="valid", use_bias=False,
+        kernel_initializer=CONV_KERNEL_INITIALIZER, name="stem_conv",
+    )(x)  # fmt: skip
+    x = layers.BatchNormalization(axis=3, name="stem_bn")(x)
+    x = layers.Activation(activation, name="stem_activation")(x)
+    total = float(sum(round_repeats(stage[1]) for stage in DEFAULT_BLOCKS))
+    b = 0
+    for i, (kernel, repeats, f_in, f_out, expand, strides) in enumerate(DEFAULT_BLOCKS):
+        f_in, f_out = round_filters(f_in), round_filters(f_out)
+        for j in range(round_repeats(repeats)):
+            if j > 0:
+                strides, f_in = 1, f_out
+            x = _block(
+                x, activation, drop_connect_rate * b / total, f"block{i + 1}{chr(j + 97)}_",
+                f_in, f_out, kernel, strides, expand,
+            )  # fmt: skip
+            b += 1
+    x = layers.Conv2D(
+        round_filters(1280), 1, padding="same", use_bias=False,
+        kernel_initializer=CONV_KERNEL_INITIALIZER, name="top_conv",
+    )(x)  # fmt: skip
+    x = layers.BatchNormalization(axis=3, name="top_bn")(x)
+    x = layers.Activation(activation, name="top_activation")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout_rate > 0:
+            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+        x = layers.Dense(
+            classes, activation=classifier_activation,
+            kernel_initializer=DENSE_KERNEL_INITIALIZER, name="predictions",
+        )(x)  # fmt: skip
+    else:
+        x = _base.pool_features(x, pooling, "avg_pool", "max_pool")
+    return _base.finish(img_input, input_tensor, x, name, weights_path)
+
+
+def _variant(index: int):
+    def constructor(
+        include_top: bool = True,
+        weights="imagenet",
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes: int = 1000,
+        classifier_activation="softmax",
+        name: str = f"efficientnetb{index}",
+    ):
+        return EfficientNet(
+            index, include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation, name,
+        )  # fmt: skip
+
+    constructor.__name__ = constructor.__qualname__ = f"EfficientNetB{index}"
+    width, depth, size, dropout = _VARIANTS[index]
+    constructor.__doc__ = (
+        f"EfficientNetB{index} (width {width}, depth {depth}, {size}x{size} default input, "
+        f"dropout {dropout}), as ``keras.applications.EfficientNetB{index}``.\n\n"
+        "    Example:\n"
+        f"        >>> model = EfficientNetB{index}(weights=None, input_shape=(32, 32, 3))\n"
+    )
+    return constructor
+
+
+EfficientNetB0 = _variant(0)
+EfficientNetB1 = _variant(1)
+EfficientNetB2 = _variant(2)
+EfficientNetB3 = _variant(3)
+EfficientNetB4 = _variant(4)
+EfficientNetB5 = _variant(5)
+EfficientNetB6 = _variant(6)
+EfficientNetB7 = _variant(7)
+
+
+def preprocess_input(x, data_format: str | None = None):
+    """The identity: EfficientNet models rescale their inputs themselves (a Keras no-op)."""
+    imagenet_utils._check_data_format(data_format)
+    return x
+
+
+def decode_predictions(preds, top: int = 5):
+    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
+    return imagenet_utils.decode_predictions(preds, top=top)

@@ -1,0 +1,185 @@
+"""ResNet50/101/152 (v1, post-activation) and the residual stacks ResNetV2 shares.
+
+He et al., "Deep Residual Learning for Image Recognition" (CVPR 2015). Layer names are
+Keras's (``conv2_block1_0_conv``...), so Keras's weight files load.
+"""
+
+from __future__ import annotations
+
+from distkeras import layers
+from distkeras.applications import _base, imagenet_utils
+
+__all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
+
+BASE_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+_BN_EPSILON = 1.001e-5
+
+
+def _bn(x, name):
+    return layers.BatchNormalization(axis=3, epsilon=_BN_EPSILON, name=name)(x)
+
+
+def residual_block_v1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
+    """Bottleneck block, post-activation: 1x1 (stride), kxk, 1x1 x4, added to the shortcut."""
+    if conv_shortcut:
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
+        shortcut = _bn(shortcut, f"{name}_0_bn")
+    else:
+        shortcut = x
+    x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+    x = layers.Activation("relu", name=f"{name}_1_relu")(_bn(x, f"{name}_1_bn"))
+    x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_2_conv")(x)
+    x = layers.Activation("relu", name=f"{name}_2_relu")(_bn(x, f"{name}_2_bn"))
+    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = _bn(x, f"{name}_3_bn")
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def stack_residual_blocks_v1(x, filters, blocks, stride1=2, name=None):
+    x = residual_block_v1(x, filters, stride=stride1, name=f"{name}_block1")
+    for i in range(2, blocks + 1):
+        x = residual_block_v1(x, filters, conv_shortcut=False, name=f"{name}_block{i}")
+    return x
+
+
+def residual_block_v2(x, filters, kernel_size=3, stride=1, conv_shortcut=False, name=None):
+    """Pre-activation bottleneck: BN-ReLU first; the stride sits on the kxk conv."""
+    preact = _bn(x, f"{name}_preact_bn")
+    preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
+    if conv_shortcut:
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(preact)
+    else:
+        # A 1x1 max pool with a stride is how Keras subsamples the identity shortcut.
+        shortcut = layers.MaxPooling2D(1, strides=stride)(x) if stride > 1 else x
+    x = layers.Conv2D(filters, 1, strides=1, use_bias=False, name=f"{name}_1_conv")(preact)
+    x = layers.Activation("relu", name=f"{name}_1_relu")(_bn(x, f"{name}_1_bn"))
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_2_pad")(x)
+    x = layers.Conv2D(filters, kernel_size, strides=stride, use_bias=False, name=f"{name}_2_conv")(
+        x
+    )
+    x = layers.Activation("relu", name=f"{name}_2_relu")(_bn(x, f"{name}_2_bn"))
+    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    return layers.Add(name=f"{name}_out")([shortcut, x])
+
+
+def stack_residual_blocks_v2(x, filters, blocks, stride1=2, name=None):
+    x = residual_block_v2(x, filters, conv_shortcut=True, name=f"{name}_block1")
+    for i in range(2, blocks):
+        x = residual_block_v2(x, filters, name=f"{name}_block{i}")
+    return residual_block_v2(x, filters, stride=stride1, name=f"{name}_block{blocks}")
+
+
+def ResNet(
+    stack_fn,
+    preact: bool,
+    use_bias: bool,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="resnet",
+    weights_name=None,
+):
+    """The network around ``stack_fn``'s residual stages (v1 when ``preact`` is False)."""
+    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
+    suffix = "" if include_top else "_notop"
+    file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    weights_path = _base.resolve_weights(
+        weights, file_name if weights_name else None, BASE_WEIGHTS_URL + file_name
+    )
+    img_input = _base.image_input(input_tensor, input_shape)
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
+    x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    if not preact:
+        x = layers.Activation("relu", name="conv1_relu")(_bn(x, "conv1_bn"))
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = stack_fn(x)
+    if preact:
+        x = layers.Activation("relu", name="post_relu")(_bn(x, "post_bn"))
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = _base.pool_features(x, pooling, "avg_pool", "max_pool")
+    return _base.finish(img_input, input_tensor, x, name, weights_path)
+
+
+def _v1_stacks(blocks3: int, blocks4: int):
+    def stack_fn(x):
+        x = stack_residual_blocks_v1(x, 64, 3, stride1=1, name="conv2")
+        x = stack_residual_blocks_v1(x, 128, blocks3, name="conv3")
+        x = stack_residual_blocks_v1(x, 256, blocks4, name="conv4")
+        return stack_residual_blocks_v1(x, 512, 3, name="conv5")
+
+    return stack_fn
+
+
+def ResNet50(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "resnet50",
+):
+    """ResNet50, as ``keras.applications.ResNet50``.
+
+    Example:
+        >>> model = ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    """
+    return ResNet(
+        _v1_stacks(4, 6), False, True, include_top, weights, input_tensor, input_shape,
+        pooling, classes, classifier_activation, name, "resnet50",
+    )  # fmt: skip
+
+
+def ResNet101(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "resnet101",
+):
+    """ResNet101, as ``keras.applications.ResNet101``."""
+    return ResNet(
+        _v1_stacks(4, 23), False, True, include_top, weights, input_tensor, input_shape,
+        pooling, classes, classifier_activation, name, "resnet101",
+    )  # fmt: skip
+
+
+def ResNet152(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "resnet152",
+):
+    """ResNet152, as ``keras.applications.ResNet152``."""
+    return ResNet(
+        _v1_stacks(8, 36), False, True, include_top, weights, input_tensor, input_shape,
+        pooling, classes, classifier_activation, name, "resnet152",
+    )  # fmt: skip
+
+
+def preprocess_input(x, data_format: str | None = None):
+    """ResNet's preprocessing: "caffe" mode (RGB to BGR, minus the ImageNet means)."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+
+
+def decode_predictions(preds, top: int = 5):
+    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
+    return imagenet_utils.decode_predictions(preds, top=top)

@@ -1,0 +1,5 @@
+"""``keras.applications.resnet50``: ResNet50 with its preprocessing (a view of ``resnet``)."""
+
+from distkeras.applications.resnet import ResNet50, decode_predictions, preprocess_input
+
+__all__ = ["ResNet50", "preprocess_input", "decode_predictions"]

@@ -1,0 +1,88 @@
+"""ResNet50V2/101V2/152V2: pre-activation residual networks.
+
+He et al., "Identity Mappings in Deep Residual Networks" (ECCV 2016). Inputs are scaled to
+[-1, 1] ("tf" mode) by :func:`preprocess_input`.
+"""
+
+from __future__ import annotations
+
+from distkeras.applications import imagenet_utils
+from distkeras.applications.resnet import ResNet, stack_residual_blocks_v2
+
+__all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "decode_predictions"]
+
+
+def _v2_stacks(blocks3: int, blocks4: int):
+    # V2 puts each stage's stride on its last block, so the last stage has none.
+    def stack_fn(x):
+        x = stack_residual_blocks_v2(x, 64, 3, name="conv2")
+        x = stack_residual_blocks_v2(x, 128, blocks3, name="conv3")
+        x = stack_residual_blocks_v2(x, 256, blocks4, name="conv4")
+        return stack_residual_blocks_v2(x, 512, 3, stride1=1, name="conv5")
+
+    return stack_fn
+
+
+def ResNet50V2(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "resnet50v2",
+):
+    """ResNet50V2, as ``keras.applications.ResNet50V2``.
+
+    Example:
+        >>> model = ResNet50V2(weights=None, input_shape=(32, 32, 3), classes=10)
+    """
+    return ResNet(
+        _v2_stacks(4, 6), True, True, include_top, weights, input_tensor, input_shape,
+        pooling, classes, classifier_activation, name, "resnet50v2",
+    )  # fmt: skip
+
+
+def ResNet101V2(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "resnet101v2",
+):
+    """ResNet101V2, as ``keras.applications.ResNet101V2``."""
+    return ResNet(
+        _v2_stacks(4, 23), True, True, include_top, weights, input_tensor, input_shape,
+        pooling, classes, classifier_activation, name, "resnet101v2",
+    )  # fmt: skip
+
+
+def ResNet152V2(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "resnet152v2",
+):
+    """ResNet152V2, as ``keras.applications.ResNet152V2``."""
+    return ResNet(
+        _v2_stacks(8, 36), True, True, include_top, weights, input_tensor, input_shape,
+        pooling, classes, classifier_activation, name, "resnet152v2",
+    )  # fmt: skip
+
+
+def preprocess_input(x, data_format: str | None = None):
+    """ResNetV2's preprocessing: "tf" mode (pixels scaled to [-1, 1])."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+
+
+def decode_predictions(preds, top: int = 5):
+    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
+    return imagenet_utils.decode_predictions(preds, top=top)

@@ -1,0 +1,80 @@
+"""VGG16 (and the builder VGG19 shares): stacks of 3x3 convs and 2x2 max pools.
+
+Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition"
+(ICLR 2015). Inputs are preprocessed in "caffe" mode (BGR, minus the ImageNet means).
+"""
+
+from __future__ import annotations
+
+from distkeras import layers
+from distkeras.applications import _base, imagenet_utils
+
+__all__ = ["VGG16", "preprocess_input", "decode_predictions"]
+
+_URL = "https://storage.googleapis.com/tensorflow/keras-applications/{0}/{1}"
+
+
+def build_vgg(
+    convs_per_block: tuple[int, ...],
+    family: str,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+):
+    """Five blocks of ``convs_per_block[i]`` convolutions (64, 128, 256, 512, 512 filters)."""
+    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
+    file_name = f"{family}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    weights_path = _base.resolve_weights(weights, file_name, _URL.format(family, file_name))
+    img_input = _base.image_input(input_tensor, input_shape)
+    x = img_input
+    for block, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block), 1):
+        for i in range(1, convs + 1):
+            x = layers.Conv2D(
+                filters, (3, 3), activation="relu", padding="same", name=f"block{block}_conv{i}"
+            )(x)
+        x = layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
+    if include_top:
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.Dense(4096, activation="relu", name="fc1")(x)
+        x = layers.Dense(4096, activation="relu", name="fc2")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = _base.pool_features(x, pooling)
+    return _base.finish(img_input, input_tensor, x, name, weights_path)
+
+
+def VGG16(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "vgg16",
+):
+    """VGG16, as ``keras.applications.VGG16``.
+
+    Example:
+        >>> base = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="avg")
+    """
+    return build_vgg(
+        (2, 2, 3, 3, 3), "vgg16", include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name,
+    )  # fmt: skip
+
+
+def preprocess_input(x, data_format: str | None = None):
+    """VGG's preprocessing: "caffe" mode (RGB to BGR, minus the ImageNet means)."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+
+
+def decode_predictions(preds, top: int = 5):
+    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
+    return imagenet_utils.decode_predictions(preds, top=top)
