@@ -47,6 +47,21 @@ RUNS = {
         ["examples/mnist_mlp.py", "--epochs", "1"],
         rf"test loss {NUMBER} - test accuracy {NUMBER}",
     ),
+    # Keras 3's extension surface: overridden steps, two optimizers, compute_loss, add_loss.
+    # Each also runs on two workers (the "_launcher" runs) and must print the same numbers.
+    **{
+        name + suffix: (
+            [*prefix, f"examples/{name}.py", *TINY],
+            (r"\[rank 0\] " if suffix else "") + pattern,
+        )
+        for name, pattern in {
+            "custom_train_step": rf"test loss {NUMBER} - test accuracy {NUMBER}",
+            "gan": rf"d_loss {NUMBER} - g_loss {NUMBER}",
+            "distillation": rf"teacher test accuracy {NUMBER} - student test accuracy {NUMBER}",
+            "vae": rf"final loss {NUMBER}",
+        }.items()
+        for suffix, prefix in (("", []), ("_launcher", ["-m", "launcher", "-n", "2"]))
+    },
     "custom_layer_ops": (
         ["examples/custom_layer_ops.py", *TINY],
         rf"test MSE {NUMBER} - mean-predictor MSE {NUMBER} - reloaded same: (True|False)",
@@ -149,6 +164,16 @@ def test_example_on_two_workers_matches_one_process(runs):
         line for line in lines if line.startswith("[rank 1]") and any(p in line for p in printed)
     ]
     assert sum("Epoch 1/1" in line for line in lines) == 1
+
+
+@pytest.mark.parametrize("name", ["custom_train_step", "gan", "distillation", "vae"])
+def test_custom_step_example_on_two_workers_matches_one_process(runs, name):
+    """The user's train_step/compute_loss/add_loss on 2 workers: the 1-process numbers."""
+    _, single = finish(runs, name)
+    lines, distributed = finish(runs, name + "_launcher")
+    expected = [float(v) for v in single.groups()]
+    assert [float(v) for v in distributed.groups()] == pytest.approx(expected, abs=2.1e-5)
+    assert not [line for line in lines if line.startswith("[rank 1]") and "loss" in line]
 
 
 def test_text_example_on_two_workers_matches_one_process(runs):

@@ -161,11 +161,16 @@ class CustomStepRunner:
         # Weight lists are cached for an epoch's steps at most (train_on_batch ends here too).
         self.model.__dict__.pop("_step_cache", None)
         self._all_reduce_metrics()
-        logs = self.model._get_metrics_result_or_logs(self.logs)
-        logs = steps_module.pythonify_logs(logs)
-        if logs and self.world_size > 1 and not _same_keys(self.logs, self.model):
-            logs = _mean_over_ranks(logs, self.base.comm, self.base.device)
-        return logs
+        metric_logs = steps_module.pythonify_logs(self.model.get_metrics_result())
+        last = steps_module.pythonify_logs(self.logs) if isinstance(self.logs, dict) else {}
+        # Keras compares the step's keys with the metrics' (then takes the metrics, which on
+        # one process hold the same values); compared flattened, a step returning
+        # {"compile_metrics": {...}} also reads the global sums.
+        if set(last) == set(metric_logs):
+            return metric_logs
+        if last and self.world_size > 1:
+            last = _mean_over_ranks(last, self.base.comm, self.base.device)
+        return last
 
     def lazy_logs(self) -> LazyLogs:
         """The last step's logs as it returned them, read only if a callback asks."""
@@ -243,10 +248,6 @@ def runner_for(model, step):
             )
         runner = step._custom_runner = CustomStepRunner(model, step)
     return runner
-
-
-def _same_keys(logs, model) -> bool:
-    return isinstance(logs, dict) and set(logs) == set(model.get_metrics_result())
 
 
 def _mean_over_ranks(logs: dict, comm, device) -> dict:
