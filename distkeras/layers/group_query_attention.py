@@ -1,6 +1,6 @@
 """``GroupQueryAttention``: attention with fewer key/value heads than query heads (GQA).
 
-Keras 3.15's layer (class ``GroupedQueryAttention``, exported as ``GroupQueryAttention``): four
+Keras 3.15's layer (exported and saved as ``GroupQueryAttention``): four
 ``EinsumDense`` projections with Keras's names and layouts (``query/kernel`` is
 ``(dim, num_query_heads, head_dim)``, ``key``/``value`` ``(dim, num_key_value_heads,
 head_dim)``, ``attention_output/kernel`` ``(num_query_heads, head_dim, dim)``), the key and
@@ -23,7 +23,7 @@ from distkeras.layers.core import check_positive_int
 from distkeras.layers.einsum_dense import EinsumDense
 from distkeras.layers.regularization import Dropout
 
-__all__ = ["GroupQueryAttention", "GroupedQueryAttention"]
+__all__ = ["GroupQueryAttention"]
 
 
 def _large_negative_softmax(dtype: torch.dtype) -> float:
@@ -40,7 +40,7 @@ def _shape_of(x):
     return None if x is None else tuple(x.shape)
 
 
-class GroupedQueryAttention(Layer):
+class GroupQueryAttention(Layer):
     """Grouped query attention.
 
     Args:
@@ -67,6 +67,9 @@ class GroupedQueryAttention(Layer):
         >>> layer(torch.ones(2, 5, 32), torch.ones(2, 7, 32)).shape
         torch.Size([2, 5, 32])
     """
+
+    # Keras's class is GroupedQueryAttention: its weight files name the group after it.
+    _keras_class_name = "GroupedQueryAttention"
 
     def __init__(
         self,
@@ -387,5 +390,5 @@ class GroupedQueryAttention(Layer):
         return config
 
 
-# Keras exports the class under this name only; both names refer to one class here.
-GroupQueryAttention = GroupedQueryAttention
+# Keras's class name (its files say GroupQueryAttention, the exported name).
+GroupedQueryAttention = GroupQueryAttention

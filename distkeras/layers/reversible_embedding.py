@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from distkeras import backend
 from distkeras.layers.core import Embedding
 
 __all__ = ["ReversibleEmbedding"]
@@ -26,7 +25,8 @@ class ReversibleEmbedding(Embedding):
             False a separate trainable ``reverse_embeddings`` weight is created.
         embeddings_initializer, embeddings_regularizer, embeddings_constraint, mask_zero: as
             in ``Embedding``.
-        reverse_dtype: dtype of the reverse projection (default: the layer's dtype).
+        reverse_dtype: stored in the config; as in Keras 3.15 on torch, the projection still
+            runs in the layer's dtype.
         logit_soft_cap: when set, reverse logits become ``tanh(logits / cap) * cap``.
 
     Call arguments: ``inputs``, ``reverse`` (bool, default False).
@@ -100,10 +100,9 @@ class ReversibleEmbedding(Embedding):
         if not reverse:
             return super().call(inputs)
         kernel = self.embeddings.t() if self.tie_weights else self.reverse_embeddings
-        if self.reverse_dtype is not None:
-            dtype = backend.standardize_dtype(self.reverse_dtype)
-            inputs, kernel = inputs.to(dtype), kernel.to(dtype)
-        elif inputs.dtype != kernel.dtype:
+        # Keras 3.15 on torch casts to `reverse_dtype` inside the layer's autocast scope, which
+        # turns the cast back into the layer's dtype: the projection runs in that dtype.
+        if inputs.dtype != kernel.dtype:
             inputs = inputs.to(kernel.dtype)
         logits = torch.matmul(inputs, kernel)
         if self.logit_soft_cap is not None:

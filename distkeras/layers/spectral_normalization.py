@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from distkeras import backend, initializers
-from distkeras.layers.base import CALL_CONTEXT, Layer, WeightSpec, deserialize_layer
+from distkeras.layers.base import CALL_CONTEXT, Layer, WeightSpec
 from distkeras.layers.input_spec import InputSpec
 from distkeras.utils.serialization import serialize_object
 
@@ -48,6 +48,9 @@ class Wrapper(Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
+        # The models' deserializer: it also reads what Keras writes (quantization_config...).
+        from distkeras.models.serialization import deserialize_layer
+
         config = dict(config)
         layer = deserialize_layer(config.pop("layer"), custom_objects)
         return cls(layer, **config)

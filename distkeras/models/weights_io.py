@@ -139,7 +139,9 @@ def _saveables(model, optimizer_mode: str = "built") -> list[tuple[str, object]]
             for item in items:
                 if not isinstance(item, Layer):
                     continue
-                name = _snake_case(type(item).__name__)
+                # Keras names the group after the class; a few of its classes are exported
+                # under another name (GroupQueryAttention is GroupedQueryAttention).
+                name = _snake_case(getattr(item, "_keras_class_name", type(item).__name__))
                 if name in used:
                     used[name] += 1
                     name = f"{name}_{used[name]}"
