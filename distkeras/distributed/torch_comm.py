@@ -32,6 +32,7 @@ from distkeras.distributed.comm import (
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 _TIMEOUT_WORDS = ("timed out", "timeout")
 _STORE = -1  # the rendezvous store's key among the probed ranks
+_ZERO = datetime.timedelta(0)
 _AGENT_STORE = "TORCHELASTIC_USE_AGENT_STORE"  # torchrun's agent hosts MASTER_ADDR's store
 _PEER_GONE_WORDS = ("connection closed", "connection reset", "broken pipe", "peer")
 
@@ -131,13 +132,14 @@ class TorchCommunicator(Communicator):
         # One key space per attempt: a torchrun agent's store outlives a restart.
         self._prefix = f"distkeras/{info.restart_count}/node/"
         store = None
+        # Under torchrun the agent may host the store; otherwise rank 0 does.
+        is_host = rank == 0 and os.environ.get(_AGENT_STORE) != "True"
         try:
             store = dist.TCPStore(
                 master_addr,
                 master_port,
                 world_size,
-                # Under torchrun the agent may host the store; otherwise rank 0 does.
-                is_master=rank == 0 and os.environ.get(_AGENT_STORE) != "True",
+                is_master=is_host,
                 timeout=timeout,
                 wait_for_workers=False,
                 multi_tenant=True,
@@ -145,7 +147,10 @@ class TorchCommunicator(Communicator):
             store.set(f"{self._prefix}{rank}", json.dumps(self._me))
             # Everyone registers first (as long as the timeout allows, like the store's own
             # wait for workers), so a failure below can say where each worker is.
-            store.wait([f"{self._prefix}{r}" for r in range(world_size)], timeout)
+            # The store's host waits a little longer, so that when workers are missing the
+            # others still find the store up to read who came.
+            grace = datetime.timedelta(seconds=min(5.0, self.timeout_s)) if is_host else _ZERO
+            store.wait([f"{self._prefix}{r}" for r in range(world_size)], timeout + grace)
             dist.init_process_group(
                 backend=self.backend,
                 store=store,
@@ -176,15 +181,18 @@ class TorchCommunicator(Communicator):
             )
         nodes: dict[str, list[int]] = {}
         missing = []
-        for r in range(world_size):
-            key = f"{self._prefix}{r}"
-            try:
+        try:
+            for r in range(world_size):
+                key = f"{self._prefix}{r}"
                 if not store.check([key]):
                     missing.append(r)
                     continue
                 nodes.setdefault(self._node_text(json.loads(store.get(key))), []).append(r)
-            except RuntimeError:
-                missing.append(r)
+        except RuntimeError:
+            return (
+                f"The rendezvous store at {master_addr}:{port} closed before {me} could read "
+                "who arrived (its host gave up waiting first: its error lists them)."
+            )
         seen = "; ".join(f"ranks {netif.rank_ranges(rs)} on {where}" for where, rs in nodes.items())
         text = f"Workers that reached the store: {seen or 'none'}."
         if missing:
