@@ -231,3 +231,36 @@ def test_hashed_crossing_shapes_config_and_errors():
         layers.HashedCrossing(num_bins=4)([np.array([1.0]), np.array([1])])
     with pytest.raises(ValueError, match="output_mode"):
         layers.HashedCrossing(num_bins=4, output_mode="count")
+
+
+@pytest.mark.parametrize("layer_cls", ["Hashing", "HashedCrossing"])
+def test_hashing_layers_through_the_layer_harness(layer_cls):
+    from tests.harness import run_layer_test
+
+    if layer_cls == "Hashing":
+        run_layer_test(
+            layers.Hashing,
+            {"num_bins": 6, "output_mode": "count"},
+            (3, 5),
+            input_dtype="int64",
+            expected_output_shape=(3, 6),
+            reference=lambda x, _: np.stack(
+                [np.bincount(r, minlength=6) for r in _reference_bins(x, 6)]
+            ).astype("float32"),
+        )
+        return
+    data = [np.arange(4)[:, None], np.arange(10, 14)[:, None]]
+
+    def reference(arrays, _):
+        out = []
+        for u, v in zip(arrays[0][:, 0], arrays[1][:, 0]):
+            out.append(_cat64(_cat64(0xDECAFCAFFE, int(u)), int(v)) % 7)
+        return np.eye(7, dtype="float32")[out]
+
+    run_layer_test(
+        layers.HashedCrossing,
+        {"num_bins": 7, "output_mode": "one_hot"},
+        input_data=data,
+        expected_output_shape=(4, 7),
+        reference=reference,
+    )

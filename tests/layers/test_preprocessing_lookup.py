@@ -359,3 +359,27 @@ def test_integer_lookup_in_sequential_model_round_trip(tmp_path):
     restored = distkeras.models.load_model(tmp_path / "ints.keras")
     assert restored.layers[0].get_vocabulary() == lookup.get_vocabulary()
     np.testing.assert_allclose(restored.predict(data, verbose=0), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["int", "multi_hot", "count"])
+def test_integer_lookup_through_the_layer_harness(mode):
+    from tests.harness import run_layer_test
+
+    vocab = [3, 7, 1, 9]
+
+    def reference(x, _weights):
+        ids = np.vectorize(lambda v: vocab.index(v) + 1 if v in vocab else 0)(x)
+        if mode == "int":
+            return ids
+        counts = np.stack([np.bincount(row, minlength=5) for row in ids]).astype("float32")
+        return counts if mode == "count" else np.minimum(counts, 1)
+
+    run_layer_test(
+        layers.IntegerLookup,
+        {"vocabulary": vocab, "output_mode": mode},
+        (4, 6),
+        input_dtype="int64",
+        expected_output_shape=(4, 6) if mode == "int" else (4, 5),
+        expected_weight_shapes=[],
+        reference=reference,
+    )

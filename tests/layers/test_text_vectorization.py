@@ -318,8 +318,16 @@ def _start_text_fit(tmp_path, workers: int):
 
 def test_fit_on_text_gives_the_same_model_on_two_workers(tmp_path):
     """Text is sharded by rank like any array: 2 workers train the 1-worker model."""
-    waiters = [_start_text_fit(tmp_path, 1), _start_text_fit(tmp_path, 2)]  # concurrently
-    single, double = (wait() for wait in waiters)
+    import importlib.util
+    from pathlib import Path
+
+    wait = _start_text_fit(tmp_path, 2)
+    path = Path(__file__).parent / "scripts" / "text_fit.py"
+    spec = importlib.util.spec_from_file_location("text_fit", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    single = script.train()  # one process, here, while the two workers run
+    double = wait()
     assert sorted(single) == sorted(double)
     for key in single:
         np.testing.assert_allclose(double[key], single[key], rtol=1e-5, atol=1e-6, err_msg=key)
@@ -336,3 +344,29 @@ def test_on_batch_methods_take_text():
     np.testing.assert_allclose(
         model.predict_on_batch(texts), model.predict(texts, verbose=0), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("adapted", [True, False])
+def test_tf_idf_model_round_trips_weights_and_vocabulary(tmp_path, adapted):
+    texts, _ = _reviews(40, seed=5)
+    if adapted:
+        vectorizer = layers.TextVectorization(
+            output_mode="tf_idf", max_tokens=10, pad_to_max_tokens=True
+        )
+        vectorizer.adapt(texts)
+    else:  # a given vocabulary lives in the config, not in assets/
+        vectorizer = layers.TextVectorization(
+            output_mode="tf_idf", vocabulary=["good", "bad", "movie"], idf_weights=[0.5, 1.5, 2.0]
+        )
+    model = distkeras.Sequential([layers.Input((1,), dtype="string"), vectorizer, layers.Dense(2)])
+    expected = model.predict(texts, verbose=0)
+    model.save(tmp_path / "tfidf.keras")
+    with zipfile.ZipFile(tmp_path / "tfidf.keras") as archive:
+        assets = [n for n in archive.namelist() if n.startswith("assets/")]
+    assert bool(assets) == adapted
+    restored = distkeras.models.load_model(tmp_path / "tfidf.keras")
+    assert restored.layers[0].get_vocabulary() == vectorizer.get_vocabulary()
+    np.testing.assert_allclose(
+        restored.layers[0](texts).numpy(), vectorizer(texts).numpy(), rtol=1e-6
+    )
+    np.testing.assert_allclose(restored.predict(texts, verbose=0), expected, rtol=1e-6)
