@@ -233,7 +233,16 @@ def symbolic_op_call(op, args, kwargs):
                 raise TypeError(f"ops.{op.op_name}: extra positional arguments {value!r}.")
         else:
             call_kwargs[pname] = value
-    return OpLayer(op, **config)(*call_args, **call_kwargs)
+    outputs = OpLayer(op, **config)(*call_args, **call_kwargs)
+    for axis in _VALUE_DEPENDENT_AXES.get(op.op_name, ()):
+        for tensor in flatten(outputs):
+            unknown = axis % len(tensor.shape)
+            tensor.shape = tuple(None if i == unknown else d for i, d in enumerate(tensor.shape))
+    return outputs
+
+
+# Output axes whose length depends on the values (the placeholder run cannot tell): unknown.
+_VALUE_DEPENDENT_AXES = {"bincount": (-1,)}  # max(x) + 1 when that exceeds minlength
 
 
 # ---------------------------------------------------------------------- loading op nodes
