@@ -21,6 +21,7 @@ from distkeras import backend
 from distkeras.layers.base import Layer
 from distkeras.layers.preprocessing_encoding import (
     _listify,
+    batch_features,
     encode_ids,
     encoded_shape,
     to_int_tensor,
@@ -271,15 +272,13 @@ class IndexLookup(Layer):
             for i, batch in enumerate(data):
                 if steps is not None and i >= steps:
                     break
-                self.update_state(batch)
+                self.update_state(batch_features(batch))
         else:
             values = self._keys_of(data)
             self.update_state(values.reshape(-1, 1) if values.ndim == 1 else values)
         self.finalize_state()
 
     def _keys_of(self, data) -> np.ndarray:
-        if isinstance(data, (tuple, list)) and data and isinstance(data[0], torch.Tensor):
-            data = data[0]
         if self._string_keys:
             return to_string_array(data, getattr(self, "encoding", "utf-8"), type(self).__name__)
         return to_int_tensor(data, type(self).__name__).cpu().numpy()

@@ -86,3 +86,16 @@ def _listify(value):
     if isinstance(value, np.ndarray):
         value = value.tolist()
     return value
+
+
+def batch_features(batch):
+    """The ``x`` of an ``(x, y[, sample_weight])`` batch (a PyDataset's or a generator's, as
+    ``text_dataset_from_directory`` yields them), so ``adapt`` reads datasets of labeled
+    batches; any other batch as given."""
+    if (
+        isinstance(batch, tuple)
+        and len(batch) in (2, 3)
+        and isinstance(batch[0], (np.ndarray, torch.Tensor))
+    ):
+        return batch[0]
+    return batch

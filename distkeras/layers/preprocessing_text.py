@@ -19,6 +19,7 @@ from distkeras import backend
 from distkeras.layers.base import Layer
 from distkeras.layers.preprocessing_encoding import (
     _listify,
+    batch_features,
     encode_ids,
     encoded_shape,
     to_string_array,
@@ -195,7 +196,7 @@ class TextVectorization(Layer):
             for i, batch in enumerate(data):
                 if steps is not None and i >= steps:
                     break
-                self.update_state(batch)
+                self.update_state(batch_features(batch))
         else:
             texts = to_string_array(data, self._encoding, "TextVectorization")
             self.update_state(texts.reshape(-1, 1) if texts.ndim == 1 else texts)

@@ -138,11 +138,11 @@ def _is_string_list(value) -> bool:
     return all(isinstance(v, str) or _is_string_list(v) for v in value)
 
 
-def to_model_input(value):
+def to_model_input(value, device=None):
     """One input array as a model takes it: a tensor on the device, or numpy text as is."""
     if isinstance(value, np.ndarray) and is_string_array(value):
         return value
-    return backend.convert_to_tensor(value)
+    return backend.convert_to_tensor(value, device=device)
 
 
 def _rows(t, indices: torch.Tensor):
@@ -465,7 +465,7 @@ class IterableData:
         device = self.device
 
         def move(a):
-            return backend.convert_to_tensor(a, device=device) if a is not None else None
+            return to_model_input(a, device) if a is not None else None
 
         x = map_structure(move, x)
         y = None if y is None else map_structure(move, y)

@@ -14,7 +14,7 @@ import multiprocessing
 from collections.abc import Iterator
 
 from distkeras import backend
-from distkeras.training.data import Batch, epoch_permutation, shard_bounds
+from distkeras.training.data import Batch, epoch_permutation, shard_bounds, to_model_input
 from distkeras.utils.tree import flatten, map_structure
 
 _DATASET = None  # the dataset, in a process-pool worker
@@ -135,9 +135,8 @@ class PyDatasetData:
         def take(a):
             if a is None:
                 return None
-            return backend.convert_to_tensor(
-                a[start:end] if self.world_size > 1 else a, device=device
-            )
+            # (text, as text_dataset_from_directory yields it, stays numpy for string layers)
+            return to_model_input(a[start:end] if self.world_size > 1 else a, device)
 
         return Batch(
             x=map_structure(take, x),

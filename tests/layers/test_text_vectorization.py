@@ -370,3 +370,24 @@ def test_tf_idf_model_round_trips_weights_and_vocabulary(tmp_path, adapted):
         restored.layers[0](texts).numpy(), vectorizer(texts).numpy(), rtol=1e-6
     )
     np.testing.assert_allclose(restored.predict(texts, verbose=0), expected, rtol=1e-6)
+
+
+def test_adapt_and_fit_on_text_dataset_from_directory(tmp_path):
+    texts, labels = _reviews(24, seed=6)
+    for i, (text, label) in enumerate(zip(texts, labels[:, 0])):
+        folder = tmp_path / ("pos" if label else "neg")
+        folder.mkdir(exist_ok=True)
+        (folder / f"{i}.txt").write_text(text, encoding="utf-8")
+    dataset = distkeras.utils.text_dataset_from_directory(
+        tmp_path, batch_size=8, seed=1, label_mode="binary", verbose=False
+    )
+    vectorizer = layers.TextVectorization(output_mode="multi_hot")
+    vectorizer.adapt(dataset)  # (texts, labels) batches: the texts are read
+    expected = layers.TextVectorization(output_mode="multi_hot")
+    expected.adapt(texts)
+    assert vectorizer.get_vocabulary() == expected.get_vocabulary()
+    model = distkeras.Sequential([layers.Input((1,), dtype="string"), vectorizer, layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(dataset, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.predict(dataset, verbose=0).shape == (24, 1)
