@@ -110,8 +110,8 @@ class Functional(Model):
         self._output_structure = outputs
         self._inputs = flatten(inputs)
         self._outputs = flatten(outputs)
-        # conform_input converts and checks each input (text stays numpy), as Keras does.
-        self._convert_input_args = False
+        # Text for string inputs stays numpy (conform_input checks it), as in Keras.
+        self._convert_input_args = not any(t.dtype == "string" for t in self._inputs)
         for tensor in self._inputs:
             if not isinstance(tensor, KerasTensor) or not isinstance(
                 tensor._keras_history[0], InputLayer

@@ -22,8 +22,12 @@ class Sequential(Model):
         >>> model.add(Dense(10, activation="softmax"))
     """
 
-    # call() converts and checks the input against the Input (text stays numpy), as Keras.
-    _convert_input_args = False
+    @property
+    def _convert_input_args(self) -> bool:
+        # A model that takes text (its Input or first layer is a string one) keeps it numpy.
+        if self._input_layer is not None:
+            return self._input_layer.input_dtype != "string"
+        return not self._stack or getattr(self._stack[0], "_convert_input_args", True)
 
     def __init__(self, layers=None, trainable: bool = True, name: str | None = None, **kwargs):
         Model.__init__(self, trainable=trainable, name=name, **kwargs)

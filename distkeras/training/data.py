@@ -145,6 +145,18 @@ def to_model_input(value, device=None):
     return backend.convert_to_tensor(value, device=device)
 
 
+def check_text_inputs(expected: list, x) -> None:
+    """Text (numpy string arrays) only for a model with a string input: a clear error for
+    a numeric model instead of a failed conversion inside it."""
+    text = [a for a in flatten(x) if isinstance(a, np.ndarray)]
+    if text and expected and all(getattr(t, "dtype", None) != "string" for t in expected):
+        raise TypeError(
+            f"`x` must be numeric; received an array of dtype {text[0].dtype}. Encode strings "
+            "as numbers first, or start the model with a string layer (TextVectorization, "
+            "StringLookup) on Input(dtype='string')."
+        )
+
+
 def _rows(t, indices: torch.Tensor):
     """Rows ``indices`` of a tensor, or of a numpy array (text)."""
     return t[indices.numpy()] if isinstance(t, np.ndarray) else t.index_select(0, indices)

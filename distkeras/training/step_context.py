@@ -159,6 +159,7 @@ class StepContext:
         float ids an Embedding.
         """
         expected = getattr(self.model, "inputs", None) or []
+        data_module.check_text_inputs(expected, data.x)
         x = data.x
         if isinstance(x, dict):
             by_name = {t.name: t for t in expected}
