@@ -4,6 +4,7 @@ from distkeras.layers import (
     activation_layers,
     adaptive_pooling,
     attention,
+    audio_preprocessing,
     conv,
     conv_lstm,
     core,
@@ -13,6 +14,7 @@ from distkeras.layers import (
     merging,
     normalization,
     op_layer,  # noqa: F401  (registers the handler: ops on KerasTensors become nodes)
+    pipeline,
     pooling,
     preprocessing_hashing,
     preprocessing_lookup,
@@ -29,6 +31,7 @@ from distkeras.layers import (
 from distkeras.layers.activation_layers import *  # noqa: F403
 from distkeras.layers.adaptive_pooling import *  # noqa: F403
 from distkeras.layers.attention import *  # noqa: F403
+from distkeras.layers.audio_preprocessing import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
 from distkeras.layers.conv_lstm import *  # noqa: F403
@@ -50,6 +53,7 @@ from distkeras.layers.merging import (  # noqa: F401  (keras.layers.add, ...)
     subtract,
 )
 from distkeras.layers.normalization import *  # noqa: F403
+from distkeras.layers.pipeline import *  # noqa: F403
 from distkeras.layers.pooling import *  # noqa: F403
 from distkeras.layers.preprocessing_hashing import *  # noqa: F403
 from distkeras.layers.preprocessing_lookup import *  # noqa: F403
@@ -67,6 +71,7 @@ _FAMILIES = (
     activation_layers,
     adaptive_pooling,
     attention,
+    audio_preprocessing,
     conv,
     conv_lstm,
     core,
@@ -75,6 +80,7 @@ _FAMILIES = (
     image_preprocessing,
     merging,
     normalization,
+    pipeline,
     pooling,
     preprocessing_hashing,
     preprocessing_lookup,

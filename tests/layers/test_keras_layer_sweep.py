@@ -84,6 +84,16 @@ CASES = [
         (2, 3, 2, 5, 5),
     ),
     ("ConvLSTM3D", {"filters": 2, "kernel_size": 2, "padding": "same"}, (1, 3, 4, 4, 3, 2)),
+    ("STFTSpectrogram", {"frame_length": 32}, (2, 200, 1)),
+    ("STFTSpectrogram", {"mode": "magnitude", "frame_length": 30, "fft_length": 32}, (2, 200, 2)),
+    ("STFTSpectrogram", {"mode": "psd", "frame_length": 16, "padding": "same"}, (2, 100, 1)),
+    ("STFTSpectrogram", {"mode": "stft", "frame_length": 16, "expand_dims": True}, (2, 100, 2)),
+    ("STFTSpectrogram", {"mode": "angle", "frame_length": 16, "window": "hamming"}, (2, 90, 1)),
+    (
+        "STFTSpectrogram",
+        {"mode": "real", "frame_length": 16, "data_format": "channels_first", "scaling": None},
+        (2, 2, 90),
+    ),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 # Single images (rank 3) have no batch axis: neither the harness nor a model input takes them.
