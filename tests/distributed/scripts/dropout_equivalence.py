@@ -7,13 +7,16 @@ Run as ``python -m launcher -n N --backend B dropout_equivalence.py OUTDIR``; ev
 Three inputs feed Dropout (unseeded, seeded, with a noise_shape), SpatialDropout1D/2D/3D,
 GaussianNoise, GaussianDropout, AlphaDropout and a custom layer calling
 ``distkeras.random.dropout`` with its own SeedGenerator. 22 training samples in global batches
-of 8 (the last one, 6, splits unevenly), shuffled, 3 epochs, Adam, validation data.
+of 8 (the last one, 6, splits unevenly), shuffled, 3 epochs, Adam, validation data. A second
+model overrides ``train_step`` and draws latent vectors with ``distkeras.random.normal`` in its
+body (as a GAN does), outside any layer call.
 """
 
 import os
 import sys
 
 import numpy as np
+import torch
 
 import distkeras
 from distkeras import layers
@@ -61,6 +64,37 @@ def build_model() -> distkeras.Model:
     return model
 
 
+class LatentStep(distkeras.Sequential):
+    """A keras.io-guide train_step that feeds each sample a latent vector drawn in the step."""
+
+    def train_step(self, data):
+        x, y = data
+        self.zero_grad()
+        z = distkeras.random.normal((x.shape[0], 3), seed=self.latent_seed)
+        y_pred = self(torch.cat([x, z], dim=1), training=True)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        loss.backward()
+        weights = self.trainable_weights
+        with torch.no_grad():
+            self.optimizer.apply([v.value.grad for v in weights], weights)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def latent_model() -> distkeras.Model:
+    model = LatentStep(
+        [distkeras.Input((7,)), layers.Dense(6, activation="relu"), layers.Dropout(0.3),
+         layers.Dense(1)]
+    )  # fmt: skip
+    model.latent_seed = distkeras.random.SeedGenerator(5)
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
 def data(n: int, rng):
     seq = rng.normal(size=(n, 5, 4)).astype("float32")
     image = rng.normal(size=(n, 3, 3, 2)).astype("float32")
@@ -82,6 +116,11 @@ def main(outdir: str) -> None:
     results.update({f"history_{k}": np.asarray(v) for k, v in history.history.items()})
     results["evaluate"] = np.asarray(model.evaluate(x_val, y_val, batch_size=4, verbose=0))
     results["predict"] = model.predict(x_val, batch_size=4, verbose=0)
+    custom = latent_model()
+    flat = x[0].reshape(len(y), -1)[:, :4]
+    custom_history = custom.fit(flat, y, batch_size=8, epochs=2, shuffle=True, verbose=0)
+    results.update({f"custom_weight_{i}": w for i, w in enumerate(custom.get_weights())})
+    results["custom_loss"] = np.asarray(custom_history.history["loss"])
     results["world_size"] = np.asarray(distkeras.distributed.world_size())
     rank = distkeras.distributed.rank()
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), **results)
