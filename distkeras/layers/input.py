@@ -49,6 +49,10 @@ class KerasTensor:
     def __iter__(self):
         raise NotImplementedError("Iterating over a symbolic KerasTensor is not supported.")
 
+    def __bool__(self):
+        # As Keras: `if x != y:` on symbols would otherwise be silently always true.
+        raise TypeError("A symbolic KerasTensor cannot be used as a boolean.")
+
     def __getitem__(self, key):
         return _op("get_item")(self, key)
 

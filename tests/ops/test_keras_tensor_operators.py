@@ -126,6 +126,8 @@ def test_shape_dtype_ndim_and_identity_semantics():
     assert (a / 2).dtype == "float32"
     with pytest.raises(NotImplementedError):
         iter(a)
+    with pytest.raises(TypeError, match="boolean"):  # `if a != b:` fails loudly, as in Keras
+        bool(a != b)
 
 
 def test_summary_lists_op_nodes_as_keras_does():
