@@ -25,7 +25,7 @@ from distkeras import (
     saving,
     utils,
 )
-from distkeras.layers import Input, Layer
+from distkeras.layers import Input, InputSpec, Layer
 from distkeras.models import Model, Sequential
 from distkeras.variables import Variable
 
@@ -35,6 +35,7 @@ __all__ = [
     "Sequential",
     "Model",
     "Input",
+    "InputSpec",
     "Layer",
     "Variable",
     "layers",

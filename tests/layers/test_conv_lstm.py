@@ -115,3 +115,24 @@ def test_trains_in_fit_and_round_trips_keras_files(keras, tmp_path):
     np.testing.assert_allclose(
         np.asarray(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), atol=1e-5
     )
+
+
+def test_stacked_cells_keras_files_move_both_ways(keras, tmp_path):
+    # RNN([cells]) is StackedRNNCells (layers/stacked_cells.py); its weights sit under
+    # cell/cells/<cell> in Keras's files.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 5)).astype("float32")
+    inputs = keras.Input((4, 5))
+    cells = [keras.layers.LSTMCell(3), keras.layers.GRUCell(2)]
+    theirs = keras.Model(inputs, keras.layers.RNN(cells, return_sequences=True)(inputs))
+    theirs.set_weights([rng.standard_normal(w.shape).astype("float32") for w in theirs.weights])
+    path = tmp_path / "theirs.keras"
+    theirs.save(path)
+    ours = distkeras.models.load_model(path)
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, atol=1e-5)
+    back = tmp_path / "ours.keras"
+    ours.save(back)
+    np.testing.assert_allclose(
+        np.asarray(keras.models.load_model(back).predict(x, verbose=0)), expected, atol=1e-5
+    )
