@@ -157,6 +157,8 @@ class IndexLookup(Layer):
         self._sorted_keys = keys[order]
         self._sorted_ids = order.astype(np.int64) + self._token_start_index()
         self._device_tables = {}
+        start = self._token_start_index()
+        self._token_index = {self._plain(t): i + start for i, t in enumerate(self._tokens)}
 
     def _key_array(self, tokens) -> np.ndarray:
         return np.array(tokens, dtype=str if self._string_keys else np.int64).reshape(-1)
@@ -289,17 +291,23 @@ class IndexLookup(Layer):
                 f"Cannot adapt layer '{self.name}' after setting a static vocabulary via "
                 "`vocabulary` argument or `set_vocabulary()` method."
             )
-        if isinstance(data, list) and data and isinstance(data[0], np.ndarray):
-            documents = data  # ragged rows (TextVectorization's token lists)
-        else:
-            values = self._keys_of(data)
-            values = values.reshape(1, -1) if values.ndim < 2 else values
-            documents = list(values.reshape(values.shape[0], -1))
+        values = self._keys_of(data)
+        values = values.reshape(1, -1) if values.ndim < 2 else values
+        self.update_documents(values.reshape(values.shape[0], -1).tolist())
+
+    def update_documents(self, documents: list[list]) -> None:
+        """Counts the tokens of each document (a list of tokens; rows may differ in length)."""
+        if self._has_input_vocabulary:
+            raise ValueError(
+                f"Cannot adapt layer '{self.name}' after setting a static vocabulary via "
+                "`vocabulary` argument or `set_vocabulary()` method."
+            )
+        counts = self._token_counts
         for row in documents:
-            tokens, counts = np.unique(row, return_counts=True)
-            self._token_counts.update(dict(zip(tokens.tolist(), counts.tolist())))
-            if self.output_mode == "tf_idf":
-                self._document_counts.update(tokens.tolist())
+            counts.update(row)
+        if self.output_mode == "tf_idf":
+            for row in documents:
+                self._document_counts.update(set(row))
         self._num_documents += len(documents)
 
     def finalize_state(self) -> None:
@@ -342,6 +350,20 @@ class IndexLookup(Layer):
         if self.num_oov_indices == 0:
             self._check_all_known(keys, ids)
         return ids
+
+    def lookup_tokens(self, tokens: list) -> torch.Tensor:
+        """``_lookup`` of a flat Python list of str (TextVectorization's tokens): a dict
+        lookup per token, faster than building and searching a numpy array."""
+        if self.num_oov_indices != 1 or not self._string_keys:
+            return self._lookup(np.array(tokens, dtype=str))
+        index, oov, mask = self._token_index, self._oov_start_index(), self.mask_token
+        if mask is None:
+            ids = [index.get(t, oov) for t in tokens]
+        else:
+            mask_value = 0 if self.output_mode == "int" else -1
+            ids = [mask_value if t == mask else index.get(t, oov) for t in tokens]
+        ids = np.fromiter(ids, dtype=np.int64, count=len(ids))
+        return torch.as_tensor(ids, device=backend.get_device())
 
     def _search_numpy(self, keys: np.ndarray):
         if not len(self._sorted_keys):

@@ -31,6 +31,8 @@ __all__ = ["TextVectorization"]
 _LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _STRIP = str.maketrans("", "", string.punctuation)
 _WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
+# Python's str.split() also splits on these (and on non-ASCII spaces); TensorFlow does not.
+_PY_ONLY_SPACES = ("\x1c", "\x1d", "\x1e", "\x1f")
 _STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 _SPLIT = ("whitespace", "character")
 
@@ -61,7 +63,7 @@ class TextVectorization(Layer):
         >>> layer = TextVectorization(output_sequence_length=4)
         >>> layer.adapt(["the cat sat", "the dog"])
         >>> layer(np.array(["The cat!", "a bird"]))
-        tensor([[2, 4, 0, 0],
+        tensor([[2, 5, 0, 0],
                 [1, 1, 0, 0]])
     """
 
@@ -158,8 +160,8 @@ class TextVectorization(Layer):
         return np.array(flat, dtype=str).reshape(texts.shape)
 
     def _preprocess(self, inputs):
-        """Standardized text as token rows (a list of str arrays), or, with ``split=None``
-        and no ngrams, the dense array of whole strings."""
+        """Standardized text as token rows (lists of str), or, with ``split=None`` and no
+        ngrams, the dense array of whole strings."""
         texts = self._standardized(to_string_array(inputs, self._encoding, "TextVectorization"))
         if self._split is None and self._ngrams is None:
             return texts
@@ -174,7 +176,7 @@ class TextVectorization(Layer):
                 texts = texts.squeeze(-1)
             texts = texts.reshape(-1)
             if self._split == "whitespace":
-                rows = [[t for t in _WHITESPACE.split(s) if t] for s in texts.tolist()]
+                rows = [_split_whitespace(s) for s in texts.tolist()]
             elif self._split == "character":
                 rows = [list(s) for s in texts.tolist()]
             else:
@@ -183,7 +185,7 @@ class TextVectorization(Layer):
             rows = [list(r) for r in texts.reshape(texts.shape[0], -1).tolist()]
         if self._ngrams is not None:
             rows = [_ngrams(row, self._ngrams) for row in rows]
-        return [np.array(row, dtype=str) for row in rows]
+        return rows
 
     # ------------------------------------------------------------------------- adapt
     def adapt(self, data, batch_size=None, steps=None) -> None:
@@ -204,7 +206,10 @@ class TextVectorization(Layer):
 
     def update_state(self, data) -> None:
         rows = self._preprocess(data)
-        self._lookup_layer.update_state(rows if isinstance(rows, list) else rows)
+        if isinstance(rows, list):
+            self._lookup_layer.update_documents(rows)
+        else:
+            self._lookup_layer.update_state(rows)
 
     def finalize_state(self) -> None:
         self._lookup_layer.finalize_state()
@@ -232,9 +237,9 @@ class TextVectorization(Layer):
                 ids = _fit_length(ids, self._output_sequence_length)
             return ids
         lengths = [len(row) for row in processed]
-        flat = np.concatenate(processed) if processed else np.zeros(0, dtype=str)
+        flat = [token for row in processed for token in row]
         if self._output_mode == "int":
-            ids = lookup._lookup(flat)
+            ids = lookup.lookup_tokens(flat)
             width = self._output_sequence_length
             width = max(lengths, default=0) if width is None else width
             out = torch.zeros((len(lengths), width), dtype=torch.int64, device=ids.device)
@@ -243,7 +248,7 @@ class TextVectorization(Layer):
             out[rows[keep], cols[keep]] = ids[keep]
             return out[0] if scalar else out
         # Encodings over each row's tokens; padding (-1) counts for nothing.
-        ids = lookup._lookup(flat)
+        ids = lookup.lookup_tokens(flat)
         rows, cols = _positions(lengths, ids.device)
         dense = torch.full(
             (len(lengths), max(lengths, default=0)), -1, dtype=torch.int64, device=ids.device
@@ -326,6 +331,13 @@ class TextVectorization(Layer):
 
     def load_assets(self, dir_path: str) -> None:
         self._lookup_layer.load_assets(dir_path)
+
+
+def _split_whitespace(text: str) -> list[str]:
+    """``tf.strings.split``: runs of ASCII whitespace separate tokens."""
+    if text.isascii() and not any(c in text for c in _PY_ONLY_SPACES):
+        return text.split()  # the same split, in C
+    return [t for t in _WHITESPACE.split(text) if t]
 
 
 def _serialize_callable(value):

@@ -45,7 +45,7 @@ def reference_vocabulary(rows, max_tokens=None):
 
 def random_texts(rng, n):
     words = ["The", "cat", "SAT", "on", "mat.", "dog,", "é", "Été", "a-b", "x's", "(hi)"]
-    spaces = [" ", "  ", "\t", "\n", " \r\n ", "\xa0"]  # \xa0 is not ASCII whitespace
+    spaces = [" ", "  ", "\t", "\n", " \r\n ", "\xa0", "\x1c"]  # \xa0, \x1c: no TF spaces
     out = []
     for _ in range(n):
         k = int(rng.integers(0, 9))
