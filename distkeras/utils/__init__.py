@@ -22,6 +22,7 @@ from distkeras.utils.general import (
 )
 from distkeras.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from distkeras.utils.model_visualization import model_to_dot, plot_model
+from distkeras.utils.progbar import Progbar
 from distkeras.utils.py_dataset import PyDataset, Sequence
 from distkeras.utils.sequences import pad_sequences
 from distkeras.utils.serialization import (
@@ -102,6 +103,7 @@ __all__ = [
     "save_img",
     "model_to_dot",
     "plot_model",
+    "Progbar",
 ]
 
 # Keras also exposes the saving helpers here; they live in distkeras.saving, which imports
