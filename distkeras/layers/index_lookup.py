@@ -128,7 +128,7 @@ class IndexLookup(Layer):
         self.oov_method = oov_method
         self.salt = salt
         self._frozen_vocab_size = frozen_size
-        self.input_vocabulary = vocabulary if not isinstance(vocabulary, str) else None
+        self.input_vocabulary = None if isinstance(vocabulary, (str, os.PathLike)) else vocabulary
         self.input_idf_weights = idf_weights
         self._has_input_vocabulary = has_input_vocabulary
         self.idf_weights = None  # float tensor, padded to the output depth (tf_idf only)
@@ -331,24 +331,27 @@ class IndexLookup(Layer):
     # -------------------------------------------------------------------------- call
     def _lookup(self, inputs) -> torch.Tensor:
         """Token -> index, with mask and OOV handling; int64 on the backend's device."""
+        masked = None
         if self._string_keys:
             keys = self._keys_of(inputs)
             found, ids = self._search_numpy(keys)
             ids = np.where(found, ids, self._oov_ids_numpy(keys, found))
-            ids = torch.as_tensor(ids, device=backend.get_device())
+            device = backend.get_device()
+            ids, found = torch.as_tensor(ids, device=device), torch.as_tensor(found, device=device)
             if self.mask_token is not None:
-                masked = torch.as_tensor(keys == self.mask_token, device=ids.device)
+                masked = torch.as_tensor(keys == self.mask_token, device=device)
         else:
             keys = to_int_tensor(inputs, type(self).__name__)
             found, ids = self._search_torch(keys)
             ids = torch.where(found, ids, self._oov_ids_torch(keys, found))
             if self.mask_token is not None:
                 masked = keys == int(self.mask_token)
-        if self.mask_token is not None:
+        if masked is not None:
             mask_value = 0 if self.output_mode == "int" else -1  # -1: dropped by encodings
             ids = torch.where(masked, torch.full_like(ids, mask_value), ids)
+            found = found | masked
         if self.num_oov_indices == 0:
-            self._check_all_known(keys, ids)
+            self._check_all_known(keys, found)
         return ids
 
     def lookup_tokens(self, tokens: list) -> torch.Tensor:
@@ -402,8 +405,8 @@ class IndexLookup(Layer):
         buckets = hash_buckets(keys.cpu().numpy(), self.num_oov_indices, self.salt)
         return torch.as_tensor(buckets, device=keys.device) + self._oov_start_index()
 
-    def _check_all_known(self, keys, ids: torch.Tensor) -> None:
-        unknown = (ids == -1).cpu().numpy()
+    def _check_all_known(self, keys, found: torch.Tensor) -> None:
+        unknown = (~found).cpu().numpy()
         if unknown.any():
             values = np.asarray(keys.cpu().numpy() if isinstance(keys, torch.Tensor) else keys)
             raise ValueError(

@@ -383,3 +383,19 @@ def test_integer_lookup_through_the_layer_harness(mode):
         expected_weight_shapes=[],
         reference=reference,
     )
+
+
+def test_num_oov_indices_zero_with_a_mask_in_every_mode():
+    for mode in ("int", "multi_hot"):
+        layer = layers.StringLookup(
+            vocabulary=["a", "b"], num_oov_indices=0, mask_token="", output_mode=mode
+        )
+        out = layer([["a", "", "b"]]).numpy()  # the mask is known, not OOV
+        expected = [[1, 0, 2]] if mode == "int" else [[1, 1]]
+        np.testing.assert_array_equal(out, expected)
+        with pytest.raises(ValueError, match="found OOV values"):
+            layer([["a", "c"]])
+    ints = layers.IntegerLookup(
+        vocabulary=[4], num_oov_indices=0, mask_token=0, output_mode="count"
+    )
+    np.testing.assert_array_equal(ints(torch.tensor([[4, 0, 4]])).numpy(), [[2]])
