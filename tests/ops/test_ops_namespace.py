@@ -38,3 +38,22 @@ def test_flat_names_are_the_submodule_functions(sub):
     for name in _public(k_sub):
         if getattr(keras.ops, name, None) is getattr(k_sub, name):
             assert getattr(distkeras.ops, name) is getattr(d_sub, name), name
+
+
+def test_every_keras_operation_maps_onto_our_signature():
+    """Op nodes are saved and loaded by Keras's argument names (op_classes.py): each must be
+    a parameter of our op, or our op must take **kwargs for a constructor argument."""
+    import inspect
+
+    from distkeras.ops.dispatch import OPS_REGISTRY
+    from distkeras.ops.op_classes import OP_CLASSES
+
+    ops_by_name = {name: op for (_, name), op in OPS_REGISTRY.items()}
+    for name, (_, _, init, call) in OP_CLASSES.items():
+        assert name in ops_by_name, f"Keras saves an op {name!r} that distkeras.ops lacks"
+        params = inspect.signature(ops_by_name[name].eager).parameters
+        takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        for arg in init:
+            assert arg in params or takes_kwargs, (name, arg)
+        for arg in call:
+            assert arg.lstrip("*") in params, (name, arg)
