@@ -92,7 +92,8 @@ def test_pipeline_matches_keras_and_moves_through_files(keras, tmp_path):
 
     def make(mod):
         return mod.layers.Pipeline(
-            [mod.layers.Dense(5, activation="relu"), mod.layers.Dense(3)], name="pipe"
+            [mod.layers.Dense(5, activation="relu", name="d1"), mod.layers.Dense(3, name="d2")],
+            name="pipe",
         )
 
     theirs, ours = make(keras), make(distkeras)
