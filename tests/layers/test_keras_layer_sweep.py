@@ -96,6 +96,9 @@ CASES = [
     ),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
+# Layers whose harness run also takes a training step reaching every trainable weight.
+TRAINED = {"RMSNormalization", "EinsumDense", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+TRAINED.add("STFTSpectrogram")
 # Single images (rank 3) have no batch axis: neither the harness nor a model input takes them.
 BATCHED = [
     (case, case_id)
@@ -135,7 +138,7 @@ def test_predictions_match_keras_on_the_same_weights(keras, name, kwargs, shape)
     ("name", "kwargs", "shape"), [c for c, _ in BATCHED], ids=[i for _, i in BATCHED]
 )
 def test_layer_harness(name, kwargs, shape):
-    run_layer_test(getattr(layers, name), kwargs, shape, training_step=name == "RMSNormalization")
+    run_layer_test(getattr(layers, name), kwargs, shape, training_step=name in TRAINED)
 
 
 @pytest.mark.parametrize(
