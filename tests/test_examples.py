@@ -47,6 +47,11 @@ RUNS = {
         ["examples/mnist_mlp.py", "--epochs", "1"],
         rf"test loss {NUMBER} - test accuracy {NUMBER}",
     ),
+    # An application (ResNet50V2, weights=None): frozen base + new head, then fine-tuning.
+    "transfer_learning": (
+        ["examples/transfer_learning.py", *TINY],
+        rf"test accuracy {NUMBER} \(frozen base\) - {NUMBER} \(fine-tuned\)",
+    ),
     # Keras 3's extension surface: overridden steps, two optimizers, compute_loss, add_loss.
     # Each also runs on two workers (the "_launcher" runs) and must print the same numbers.
     **{
@@ -130,10 +135,20 @@ def finish(runs, name: str) -> tuple[list[str], re.Match]:
 
 
 @pytest.mark.parametrize(
-    "name", ["timeseries_lstm", "functional_multi_io", "text_classification", "mnist_mlp"]
+    "name",
+    [
+        "timeseries_lstm",
+        "functional_multi_io",
+        "text_classification",
+        "mnist_mlp",
+        "transfer_learning",
+    ],
 )
 def test_example_runs(runs, name):
     lines, match = finish(runs, name)
+    if name == "transfer_learning":  # frozen: the head's kernel and bias; then + conv5_block3
+        # (3 BNs x 2, 2 convs without bias, 1 with) and post_bn (2): 14.
+        assert lines[-2] == "trainable weights: 2 (head), 14 (fine-tuning)", lines[-2]
     if name == "mnist_mlp":  # one epoch is enough to learn the digits
         assert float(match.group(2)) > 0.5, lines[-1]
 

@@ -177,3 +177,18 @@ def test_flat_namespace_matches_keras():
     for module, name, _, _ in MODELS:
         assert getattr(distkeras.applications, name) is ours(module, name)
     assert distkeras.applications.resnet50.ResNet50 is distkeras.applications.resnet.ResNet50
+
+
+def test_keras_file_of_an_application_loads(tmp_path):
+    """A whole application saved by Keras as .keras loads here: same layers, same outputs."""
+    import distkeras
+
+    kwargs = {"weights": None, "input_shape": (32, 32, 3), "alpha": 0.35, "classes": 5}
+    reference = keras.applications.MobileNetV2(**kwargs)
+    randomise_statistics(reference)
+    path = str(tmp_path / "mobilenet_v2.keras")
+    reference.save(path)
+    model = distkeras.models.load_model(path)
+    assert layer_names(model) == layer_names(reference)
+    x = images(32)
+    assert_close(model.predict(x, verbose=0), reference.predict(x, verbose=0), "MobileNetV2 .keras")
