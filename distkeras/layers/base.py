@@ -383,17 +383,19 @@ class Layer(torch.nn.Module):
     # ----------------------------------------------------------------------------- call
     def __call__(self, *args, **kwargs):
         first = args[0] if args else kwargs.get("inputs")
-        if self.input_spec is not None and not CALL_CONTEXT.symbolic:  # not placeholders
-            assert_input_compatibility(self.input_spec, first, self.name)
         if type(first) is not torch.Tensor:
             if _has_symbolic(args, kwargs):
                 from distkeras.layers.input import symbolic_call
 
+                if self.input_spec is not None:  # KerasTensor shapes, None dims included
+                    assert_input_compatibility(self.input_spec, first, self.name)
                 return symbolic_call(self, args, kwargs)
             # numpy, lists, scalars: tensors, as Keras; string layers opt out, as in Keras.
             if getattr(self, "_convert_input_args", True) and needs_conversion(args, kwargs):
                 args, kwargs = convert_eager(args, kwargs, self.dtype)
                 first = args[0] if args else kwargs.get("inputs")
+        if self.input_spec is not None and not CALL_CONTEXT.symbolic:  # not placeholders
+            assert_input_compatibility(self.input_spec, first, self.name)
 
         ctx = CALL_CONTEXT
         training = kwargs.pop("training", None)
