@@ -173,7 +173,7 @@ class StepContext:
             slots = []
         for symbolic, key in slots:
             tensor = x if key is None else x[key]
-            if symbolic is None:
+            if symbolic is None or symbolic.dtype == "string":  # text: conform_input checks it
                 continue
             if len(symbolic.shape) != tensor.ndim:
                 raise ValueError(

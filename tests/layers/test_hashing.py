@@ -264,3 +264,30 @@ def test_hashing_layers_through_the_layer_harness(layer_cls):
         expected_output_shape=(4, 7),
         reference=reference,
     )
+
+
+def test_model_with_text_crossed_and_numeric_dict_inputs_fits_and_predicts():
+    text = layers.Input(shape=(1,), dtype="string", name="text")
+    num = layers.Input(shape=(2,), name="num")
+    city = layers.Input(shape=(1,), dtype="string", name="city")
+    day = layers.Input(shape=(1,), dtype="int64", name="day")
+    words = layers.TextVectorization(output_mode="multi_hot", vocabulary=["a", "b", "c"])
+    cross = layers.HashedCrossing(num_bins=8, output_mode="one_hot")
+    features = layers.Concatenate()([words(text), num, cross((city, day))])
+    model = distkeras.Model(
+        {"text": text, "num": num, "city": city, "day": day}, layers.Dense(1)(features)
+    )
+    model.compile(optimizer="adam", loss="mse")
+    data = {
+        "text": np.array(["a b", "c", "a"] * 4),  # (n,) text for a (None, 1) input
+        "num": np.ones((12, 2), "float32"),
+        "city": np.array([["x"], ["y"], ["z"]] * 4),
+        "day": np.arange(12)[:, None],
+    }
+    history = model.fit(data, np.zeros((12, 1), "float32"), epochs=2, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    predictions = model.predict(data, verbose=0)
+    kernel, bias = model.layers[-1].get_weights()
+    crossed = cross((data["city"], data["day"])).numpy()
+    expected = np.concatenate([words(data["text"]).numpy(), data["num"], crossed], axis=1)
+    np.testing.assert_allclose(predictions, expected @ kernel + bias, rtol=1e-5, atol=1e-6)
