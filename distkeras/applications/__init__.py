@@ -15,6 +15,8 @@ from distkeras.applications import (
     densenet,
     efficientnet,
     imagenet_utils,
+    inception_v3,
+    mobilenet,
     mobilenet_v2,
     resnet,
     resnet50,
@@ -34,6 +36,8 @@ from distkeras.applications.efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from distkeras.applications.inception_v3 import InceptionV3
+from distkeras.applications.mobilenet import MobileNet
 from distkeras.applications.mobilenet_v2 import MobileNetV2
 from distkeras.applications.resnet import ResNet50, ResNet101, ResNet152
 from distkeras.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
@@ -53,6 +57,8 @@ __all__ = [
     "EfficientNetB5",
     "EfficientNetB6",
     "EfficientNetB7",
+    "InceptionV3",
+    "MobileNet",
     "MobileNetV2",
     "ResNet50",
     "ResNet101",
@@ -66,6 +72,8 @@ __all__ = [
     "densenet",
     "efficientnet",
     "imagenet_utils",
+    "inception_v3",
+    "mobilenet",
     "mobilenet_v2",
     "resnet",
     "resnet50",

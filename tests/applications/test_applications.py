@@ -32,6 +32,8 @@ MODELS = [
     ("efficientnet", "EfficientNetB0", 32, {"classes": 10}),
     ("densenet", "DenseNet121", 32, {"classes": 10}),
     ("xception", "Xception", 71, {"classes": 10}),
+    ("mobilenet", "MobileNet", 32, {"alpha": 0.25, "classes": 10}),
+    ("inception_v3", "InceptionV3", 75, {"classes": 10}),
 ]
 IDS = [m[1] for m in MODELS]
 
@@ -98,7 +100,8 @@ def _keras_imagenet_model(module, name, kwargs, monkeypatch, tmp_path):
 
 def _warns_for_small_mobilenet(module):
     # Keras warns that it loads the 224x224 weights for an input size it has none for.
-    return pytest.warns(UserWarning, match="224") if module == "mobilenet_v2" else nullcontext()
+    small = module in ("mobilenet", "mobilenet_v2")
+    return pytest.warns(UserWarning, match="224") if small else nullcontext()
 
 
 @pytest.mark.parametrize(("module", "name", "size", "kwargs"), MODELS, ids=IDS)

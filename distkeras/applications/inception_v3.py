@@ -1,0 +1,130 @@
+"""InceptionV3: parallel 1x1 / factorised nxn / pooling branches, concatenated ("mixed").
+
+Szegedy et al., "Rethinking the Inception Architecture for Computer Vision" (CVPR 2016).
+Default input 299x299, at least 75x75; inputs scaled to [-1, 1] ("tf" mode). Keras leaves
+the convolutions unnamed (only the ``mixedN`` concatenations are named); weight files load by
+place, so the automatic names never have to agree.
+"""
+
+from __future__ import annotations
+
+from distkeras import layers
+from distkeras.applications import _base, imagenet_utils
+
+__all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
+
+_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+
+
+def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name=None):
+    """Conv (no bias), BatchNormalization without scale (ReLU follows), ReLU."""
+    conv_name = bn_name = None
+    if name is not None:
+        conv_name, bn_name = f"{name}_conv", f"{name}_bn"
+    x = layers.Conv2D(
+        filters, (num_row, num_col), strides=strides, padding=padding, use_bias=False,
+        name=conv_name,
+    )(x)  # fmt: skip
+    x = layers.BatchNormalization(axis=3, scale=False, name=bn_name)(x)
+    return layers.Activation("relu", name=name)(x)
+
+
+def _avg_pool_branch(x, filters):
+    x = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
+    return conv2d_bn(x, filters, 1, 1)
+
+
+def _block_a(x, pool_filters, name):
+    """35x35: 1x1, 1x1-5x5, 1x1-3x3-3x3, avgpool-1x1."""
+    b1 = conv2d_bn(x, 64, 1, 1)
+    b5 = conv2d_bn(conv2d_bn(x, 48, 1, 1), 64, 5, 5)
+    b3 = conv2d_bn(conv2d_bn(conv2d_bn(x, 64, 1, 1), 96, 3, 3), 96, 3, 3)
+    return layers.concatenate([b1, b5, b3, _avg_pool_branch(x, pool_filters)], axis=3, name=name)
+
+
+def _block_b(x, width, name):
+    """17x17: 1x1, 1x7-7x1, two 7x1-1x7 pairs, avgpool-1x1 (``width`` inner channels)."""
+    b1 = conv2d_bn(x, 192, 1, 1)
+    b7 = conv2d_bn(x, width, 1, 1)
+    b7 = conv2d_bn(conv2d_bn(b7, width, 1, 7), 192, 7, 1)
+    d7 = conv2d_bn(x, width, 1, 1)
+    d7 = conv2d_bn(conv2d_bn(d7, width, 7, 1), width, 1, 7)
+    d7 = conv2d_bn(conv2d_bn(d7, width, 7, 1), 192, 1, 7)
+    return layers.concatenate([b1, b7, d7, _avg_pool_branch(x, 192)], axis=3, name=name)
+
+
+def _block_c(x, i):
+    """8x8: 1x1, 1x1 then 1x3 | 3x1, 1x1-3x3 then 1x3 | 3x1, avgpool-1x1."""
+    b1 = conv2d_bn(x, 320, 1, 1)
+    b3 = conv2d_bn(x, 384, 1, 1)
+    b3 = layers.concatenate(
+        [conv2d_bn(b3, 384, 1, 3), conv2d_bn(b3, 384, 3, 1)], axis=3, name=f"mixed9_{i}"
+    )
+    d3 = conv2d_bn(conv2d_bn(x, 448, 1, 1), 384, 3, 3)
+    d3 = layers.concatenate([conv2d_bn(d3, 384, 1, 3), conv2d_bn(d3, 384, 3, 1)], axis=3)
+    return layers.concatenate([b1, b3, d3, _avg_pool_branch(x, 192)], axis=3, name=f"mixed{9 + i}")
+
+
+def InceptionV3(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "inception_v3",
+):
+    """InceptionV3, as ``keras.applications.InceptionV3``.
+
+    Example:
+        >>> model = InceptionV3(weights=None, include_top=False, input_shape=(75, 75, 3))
+    """
+    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    input_shape = _base.obtain_input_shape(input_shape, 299, 75, include_top, weights)
+    suffix = "" if include_top else "_notop"
+    file_name = f"inception_v3_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    weights_path = _base.resolve_weights(weights, file_name, _URL + file_name)
+    img_input = _base.image_input(input_tensor, input_shape)
+    x = conv2d_bn(img_input, 32, 3, 3, strides=(2, 2), padding="valid")
+    x = conv2d_bn(x, 32, 3, 3, padding="valid")
+    x = conv2d_bn(x, 64, 3, 3)
+    x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
+    x = conv2d_bn(x, 80, 1, 1, padding="valid")
+    x = conv2d_bn(x, 192, 3, 3, padding="valid")
+    x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
+    x = _block_a(x, 32, "mixed0")
+    x = _block_a(x, 64, "mixed1")
+    x = _block_a(x, 64, "mixed2")
+    # mixed3: reduction to 17x17.
+    b3 = conv2d_bn(x, 384, 3, 3, strides=(2, 2), padding="valid")
+    d3 = conv2d_bn(conv2d_bn(x, 64, 1, 1), 96, 3, 3)
+    d3 = conv2d_bn(d3, 96, 3, 3, strides=(2, 2), padding="valid")
+    pool = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
+    x = layers.concatenate([b3, d3, pool], axis=3, name="mixed3")
+    for width, block_name in ((128, "mixed4"), (160, "mixed5"), (160, "mixed6"), (192, "mixed7")):
+        x = _block_b(x, width, block_name)
+    # mixed8: reduction to 8x8.
+    b3 = conv2d_bn(conv2d_bn(x, 192, 1, 1), 320, 3, 3, strides=(2, 2), padding="valid")
+    b7 = conv2d_bn(conv2d_bn(conv2d_bn(x, 192, 1, 1), 192, 1, 7), 192, 7, 1)
+    b7 = conv2d_bn(b7, 192, 3, 3, strides=(2, 2), padding="valid")
+    pool = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
+    x = layers.concatenate([b3, b7, pool], axis=3, name="mixed8")
+    x = _block_c(x, 0)
+    x = _block_c(x, 1)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = _base.pool_features(x, pooling)
+    return _base.finish(img_input, input_tensor, x, name, weights_path)
+
+
+def preprocess_input(x, data_format: str | None = None):
+    """InceptionV3's preprocessing: "tf" mode (pixels scaled to [-1, 1])."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+
+
+def decode_predictions(preds, top: int = 5):
+    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
+    return imagenet_utils.decode_predictions(preds, top=top)
