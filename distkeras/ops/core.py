@@ -231,16 +231,17 @@ def scatter_update(inputs, indices, updates, reduction=None) -> torch.Tensor:
     elif reduction == "add":
         outputs.index_put_(index, updates, accumulate=True)
     elif reduction in _INDEX_REDUCE:
-        # One vectorized index_reduce_ over the flattened indexed dimensions.
+        # One vectorized scatter_reduce_ over the flattened indexed dimensions.
         depth = indices.shape[-1]
         lead = tuple(inputs.shape[:depth])
         strides = torch.tensor(
             [int(np.prod(lead[i + 1 :])) for i in range(depth)], device=indices.device
         )
         linear = (indices.reshape(-1, depth) * strides).sum(-1)
-        flat = outputs.reshape(-1, *inputs.shape[depth:])
-        source = updates.reshape(-1, *inputs.shape[depth:])
-        flat.index_reduce_(0, linear, source, _INDEX_REDUCE[reduction], include_self=True)
+        flat = outputs.reshape(int(np.prod(lead)), -1)  # (indexed positions, the rest)
+        source = updates.reshape(linear.shape[0], -1)
+        index = linear[:, None].expand_as(source)
+        flat.scatter_reduce_(0, index, source, _INDEX_REDUCE[reduction], include_self=True)
         outputs = flat.reshape(inputs.shape)
     else:
         raise ValueError(
