@@ -158,7 +158,10 @@ def _at_exit() -> None:
         if seq == comm.seq:  # it ended the script: nothing ran a collective since
             record_failure(error)
     code, what = _FAILURE if _FAILURE else (None, "")
-    if code or getattr(comm, "_broken", None) is not None:
+    # A failed MPI collective leaves a request MPI_Finalize would wait for; torch's group is
+    # already torn down by then, so a script that caught the error may end normally.
+    broken = getattr(comm, "_broken", None) is not None and comm.backend == "mpi"
+    if code or broken:
         # MPI_Finalize would wait for peers that wait for us, or for a request that can never
         # complete. The error is printed and the peers are told: leave now; mpiexec (or the
         # launcher's relay) sees the exit code and ends the job.
