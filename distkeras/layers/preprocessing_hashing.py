@@ -54,7 +54,13 @@ class Hashing(Layer):
     _convert_input_args = False  # strings stay numpy; the hash needs the host anyway
 
     def __init__(
-        self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False, **kwargs
+        self,
+        num_bins: int,
+        mask_value=None,
+        salt: int | list | tuple | None = None,
+        output_mode: str = "int",
+        sparse: bool = False,
+        **kwargs,
     ):
         if kwargs.get("dtype") is None:
             kwargs["dtype"] = "int64" if output_mode == "int" else backend.floatx()
@@ -154,7 +160,15 @@ class HashedCrossing(Layer):
 
     _convert_input_args = False
 
-    def __init__(self, num_bins, output_mode="int", sparse=False, name=None, dtype=None, **kwargs):
+    def __init__(
+        self,
+        num_bins: int,
+        output_mode: str = "int",
+        sparse: bool = False,
+        name: str | None = None,
+        dtype=None,
+        **kwargs,
+    ):
         if output_mode == "int" and dtype is None:
             dtype = "int64"
         super().__init__(name=name, dtype=dtype, **kwargs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -71,19 +72,19 @@ class TextVectorization(Layer):
 
     def __init__(
         self,
-        max_tokens=None,
-        standardize="lower_and_strip_punctuation",
-        split="whitespace",
-        ngrams=None,
-        output_mode="int",
-        output_sequence_length=None,
-        pad_to_max_tokens=False,
+        max_tokens: int | None = None,
+        standardize: str | Callable | None = "lower_and_strip_punctuation",
+        split: str | Callable | None = "whitespace",
+        ngrams: int | tuple | None = None,
+        output_mode: str = "int",
+        output_sequence_length: int | None = None,
+        pad_to_max_tokens: bool = False,
         vocabulary=None,
         idf_weights=None,
-        sparse=False,
-        ragged=False,
-        encoding="utf-8",
-        name=None,
+        sparse: bool = False,
+        ragged: bool = False,
+        encoding: str = "utf-8",
+        name: str | None = None,
         **kwargs,
     ):
         if sparse:
