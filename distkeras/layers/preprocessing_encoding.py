@@ -17,6 +17,8 @@ def to_string_array(inputs, encoding: str = "utf-8", layer: str = "StringLookup"
             f"of dtype {inputs.dtype}."
         )
     arr = np.asarray(inputs)
+    if arr.size == 0:  # np.asarray([[]]) is float64: no values, any dtype is text
+        return arr.astype(str)
     if arr.dtype.kind == "S":
         return np.char.decode(arr, encoding)
     if arr.dtype.kind == "O":
@@ -34,7 +36,7 @@ def to_int_tensor(inputs, layer: str) -> torch.Tensor:
     """Integer ids (tensors stay on their device; arrays and lists go to the backend's)."""
     if not isinstance(inputs, torch.Tensor):
         arr = np.asarray(inputs)
-        if arr.dtype.kind not in "iub":
+        if arr.dtype.kind not in "iub" and arr.size:
             raise TypeError(f"{layer} takes integers; received an array of dtype {arr.dtype}.")
         inputs = torch.as_tensor(arr.astype(np.int64), device=backend.get_device())
     elif inputs.is_floating_point() or inputs.is_complex():

@@ -399,3 +399,17 @@ def test_num_oov_indices_zero_with_a_mask_in_every_mode():
         vocabulary=[4], num_oov_indices=0, mask_token=0, output_mode="count"
     )
     np.testing.assert_array_equal(ints(torch.tensor([[4, 0, 4]])).numpy(), [[2]])
+
+
+def test_empty_and_scalar_inputs():
+    strings = layers.StringLookup(vocabulary=["a"])
+    assert strings("a").item() == 1 and strings("a").ndim == 0
+    assert tuple(strings(np.array([], dtype=str)).shape) == (0,)
+    assert tuple(strings([[]]).shape) == (1, 0)
+    ints = layers.IntegerLookup(vocabulary=[1])
+    assert ints(5).item() == 0
+    assert tuple(ints(np.zeros((0, 3), "int64")).shape) == (0, 3)
+    text = layers.TextVectorization(vocabulary=["a", "b"], output_sequence_length=3)
+    assert tuple(text(np.array([], dtype=str)).shape) == (0, 3)
+    np.testing.assert_array_equal(text("b").numpy(), [3, 0, 0])  # one string: one sequence
+    np.testing.assert_array_equal(text(["", "  "]).numpy(), [[0, 0, 0], [0, 0, 0]])
