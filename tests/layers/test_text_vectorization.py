@@ -391,3 +391,20 @@ def test_adapt_and_fit_on_text_dataset_from_directory(tmp_path):
     history = model.fit(dataset, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert model.predict(dataset, verbose=0).shape == (24, 1)
+
+
+def test_registered_standardize_callable_round_trips_through_a_keras_file(tmp_path):
+    @distkeras.saving.register_keras_serializable(package="test_text_vectorization")
+    def lower_only(texts):
+        return np.char.lower(texts)
+
+    layer = layers.TextVectorization(
+        standardize=lower_only, vocabulary=["a", "b"], output_mode="count"
+    )
+    model = distkeras.Sequential([layers.Input((1,), dtype="string"), layer, layers.Dense(1)])
+    model.save(tmp_path / "std.keras")
+    restored = distkeras.models.load_model(tmp_path / "std.keras")
+    assert restored.layers[0]._standardize is lower_only
+    np.testing.assert_array_equal(
+        restored.layers[0](["A, b B"]).numpy(), [[1, 0, 2]]
+    )  # "a," is OOV
