@@ -15,6 +15,7 @@ from distkeras.applications import (
     densenet,
     efficientnet,
     imagenet_utils,
+    inception_resnet_v2,
     inception_v3,
     mobilenet,
     mobilenet_v2,
@@ -36,6 +37,7 @@ from distkeras.applications.efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from distkeras.applications.inception_resnet_v2 import InceptionResNetV2
 from distkeras.applications.inception_v3 import InceptionV3
 from distkeras.applications.mobilenet import MobileNet
 from distkeras.applications.mobilenet_v2 import MobileNetV2
@@ -57,6 +59,7 @@ __all__ = [
     "EfficientNetB5",
     "EfficientNetB6",
     "EfficientNetB7",
+    "InceptionResNetV2",
     "InceptionV3",
     "MobileNet",
     "MobileNetV2",
@@ -72,6 +75,7 @@ __all__ = [
     "densenet",
     "efficientnet",
     "imagenet_utils",
+    "inception_resnet_v2",
     "inception_v3",
     "mobilenet",
     "mobilenet_v2",
