@@ -146,3 +146,31 @@ CASES = [
     ),
     Case("vectorized_map", (lambda x: x * 2 + x.sum(), F)),
 ]
+
+# Generated: every cast and conversion between Keras's torch dtypes, as Keras does them.
+DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+VALUES = np.array([-3.7, -1.0, 0.0, 0.5, 2.0, 130.6, 300.2], dtype="float64")
+for _source in DTYPES:
+    _x = VALUES.astype(_source)
+    CASES.append(Case("convert_to_tensor", (_x,), label=f"from_{_source}"))
+    for _target in DTYPES:
+        _tol = 1e-2 if "float16" in (_source, _target) else 1e-5
+        CASES.append(Case("cast", (_x, _target), label=f"{_source}_to_{_target}", atol=_tol))
+        CASES.append(
+            Case("convert_to_tensor", (_x, _target), label=f"{_source}_as_{_target}", atol=_tol)
+        )
+        # Keras 3.15 turns every int -> float saturate_cast into the int minimum (its limits
+        # wrap); test_core_sweep checks those against the values themselves.
+        float_from_int = _target.startswith("float") and not _source.startswith("float")
+        if _source != "float16" and _target not in ("bool", "float64") and not float_from_int:
+            CASES.append(
+                Case("saturate_cast", (_x, _target), label=f"{_source}_to_{_target}", atol=_tol)
+            )
+for _items, _label in [
+    ([1, 2.5], "int_float"),
+    ([True, 2], "bool_int"),
+    ([[1, 2], [3, 4]], "nested_ints"),
+    ([np.float64(1.5), 2], "np_float64_int"),
+    ([np.int16(3), 4], "np_int16_int"),
+]:
+    CASES.append(Case("convert_to_tensor", (_items,), label=f"list_{_label}"))

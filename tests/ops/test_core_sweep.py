@@ -112,6 +112,18 @@ def test_saturate_cast_to_int32_saturates():
     assert_same(ops.saturate_cast(BIG, "int32"), expected.astype("int32"))
 
 
+@pytest.mark.parametrize("source", ["uint8", "int8", "int16", "int32", "int64", "bool"])
+@pytest.mark.parametrize("target", ["float16", "float32"])
+def test_saturate_cast_int_to_float_keeps_values(source, target):
+    """In range, an int -> float saturate_cast is a plain cast (Keras 3.15 returns the int
+    minimum for every element here)."""
+    import distkeras.ops as ops
+    from tests.ops.cases_core import VALUES
+
+    x = VALUES.astype(source)
+    assert_same(ops.saturate_cast(x, target), x.astype(target))
+
+
 def test_errors_name_the_argument():
     import distkeras.ops as ops
 
