@@ -41,7 +41,9 @@ START_TIMEOUT_S = 90.0
 
 def command(mode: str, folder: Path, fault: str) -> list[str]:
     script = [str(JOB), str(folder), fault]
-    launch = [sys.executable, "-m", "distkeras_launcher", "-n", "2"]
+    # SIGTERM: the ranks save and exit by themselves (75); a rank still alive after the grace
+    # period is killed, and the default (10 s) would put that kill at the edge of END_S.
+    launch = [sys.executable, "-m", "distkeras_launcher", "-n", "2", "--grace-period", "7"]
     if mode == "launch":
         return [*launch, *script]
     if mode == "launch-torch":
