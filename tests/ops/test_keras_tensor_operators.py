@@ -153,3 +153,17 @@ def test_clone_model_keeps_op_nodes():
     clone.set_weights(model.get_weights())
     assert clone.layers[1] is not dense  # layers are cloned, op nodes reused (as Keras)
     assert_same(clone.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+def test_keras_file_with_op_nodes_loads_in_distkeras(tmp_path):
+    keras = import_keras()
+    inputs = keras.Input((3,))
+    x = keras.layers.Dense(3)(inputs)
+    x = keras.ops.sum(x * inputs + 1.0, axis=-1, keepdims=True)
+    y = keras.ops.cast(inputs[:, 1:] > 0.5, "float32")
+    path = str(tmp_path / "keras_ops.keras")
+    model = keras.Model(inputs, [x, keras.ops.concatenate([x, y], axis=-1)])
+    model.save(path)
+    ours = distkeras.models.load_model(path)
+    assert_same(ours.predict(X, verbose=0), [np.asarray(t) for t in model.predict(X, verbose=0)])
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in model.layers]
