@@ -19,6 +19,7 @@ from distkeras.applications import (
     inception_v3,
     mobilenet,
     mobilenet_v2,
+    mobilenet_v3,
     resnet,
     resnet50,
     resnet_v2,
@@ -41,6 +42,7 @@ from distkeras.applications.inception_resnet_v2 import InceptionResNetV2
 from distkeras.applications.inception_v3 import InceptionV3
 from distkeras.applications.mobilenet import MobileNet
 from distkeras.applications.mobilenet_v2 import MobileNetV2
+from distkeras.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 from distkeras.applications.resnet import ResNet50, ResNet101, ResNet152
 from distkeras.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from distkeras.applications.vgg16 import VGG16
@@ -63,6 +65,8 @@ __all__ = [
     "InceptionV3",
     "MobileNet",
     "MobileNetV2",
+    "MobileNetV3Large",
+    "MobileNetV3Small",
     "ResNet50",
     "ResNet101",
     "ResNet152",
@@ -79,6 +83,7 @@ __all__ = [
     "inception_v3",
     "mobilenet",
     "mobilenet_v2",
+    "mobilenet_v3",
     "resnet",
     "resnet50",
     "resnet_v2",

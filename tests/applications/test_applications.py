@@ -34,6 +34,8 @@ MODELS = [
     ("xception", "Xception", 71, {"classes": 10}),
     ("mobilenet", "MobileNet", 32, {"alpha": 0.25, "classes": 10}),
     ("inception_v3", "InceptionV3", 75, {"classes": 10}),
+    ("mobilenet_v3", "MobileNetV3Small", 32, {"classes": 10}),
+    ("mobilenet_v3", "MobileNetV3Large", 32, {"minimalistic": True, "classes": 10}),
 ]
 IDS = [m[1] for m in MODELS]
 
@@ -43,7 +45,9 @@ def ours(module: str, name: str):
 
 
 def theirs(module: str, name: str):
-    return getattr(getattr(keras.applications, module), name)
+    # Keras exports MobileNetV3Small/Large only flat, not from keras.applications.mobilenet_v3.
+    found = getattr(getattr(keras.applications, module), name, None)
+    return found or getattr(keras.applications, name)
 
 
 def randomise_statistics(model, seed: int = 0) -> None:
@@ -100,7 +104,7 @@ def _keras_imagenet_model(module, name, kwargs, monkeypatch, tmp_path):
 
 def _warns_for_small_mobilenet(module):
     # Keras warns that it loads the 224x224 weights for an input size it has none for.
-    small = module in ("mobilenet", "mobilenet_v2")
+    small = module in ("mobilenet", "mobilenet_v2", "mobilenet_v3")
     return pytest.warns(UserWarning, match="224") if small else nullcontext()
 
 
