@@ -86,6 +86,12 @@ class Mean(Metric):
         tensor(2.)
     """
 
+    # What one scalar update without weights counts for: 1, except inside a model's own
+    # train/test step on several workers, where the custom-step runner sets it to this
+    # worker's share of the global batch (so ``tracker.update_state(loss)`` sums, over the
+    # workers, to one update with the global batch's mean).
+    scalar_share: float = 1.0
+
     def __init__(self, name: str = "mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), name="total")
@@ -98,11 +104,16 @@ class Mean(Metric):
         if sample_weight is not None:
             sample_weight = self._tensor(sample_weight, dtype=self._torch_dtype)
         values, sample_weight = reduce_to_samplewise_values(values, sample_weight, _mean, mask)
-        self.total.add_(values.sum())
         if sample_weight is not None:
+            self.total.add_(values.sum())
             self.count.add_(sample_weight.sum())
+        elif values.ndim >= 1:
+            self.total.add_(values.sum())
+            self.count.add_(values.shape[0])
         else:
-            self.count.add_(values.shape[0] if values.ndim >= 1 else 1)
+            share = Mean.scalar_share
+            self.total.add_(values if share == 1.0 else values * share)
+            self.count.add_(share)
 
     def result(self) -> torch.Tensor:
         nonzero = self.count != 0

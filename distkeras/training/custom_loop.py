@@ -14,7 +14,9 @@ Under several workers a user's step still trains the global-batch model:
   reads them in place of the local gradients the user collected (``Optimizer.gradient_sync``);
   gradients that are not a variable's ``.grad`` are all-reduced right there;
 - at the end of each epoch the state of every metric in ``model.metrics`` is summed over
-  workers, so the logged metrics are global.
+  workers, so the logged metrics are global. A scalar ``Mean`` update (``tracker.update_state
+  (loss)``, once per step) counts as this worker's share of the global batch, so the summed
+  loss is the global batch's mean even when the workers' parts are unequal.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 
 from distkeras.callbacks.base import LazyLogs
 from distkeras.layers.base import Layer
+from distkeras.metrics.reduction import Mean
 from distkeras.optimizers.base import Optimizer
 from distkeras.training import steps as steps_module
 
@@ -39,6 +42,7 @@ class CustomStepRunner:
         self.synced = False
         self.reducer = None
         self._pending_resume = None
+        self._last_share = 1.0
 
     @property
     def rng(self):
@@ -87,27 +91,46 @@ class CustomStepRunner:
         if "_step_cache" not in self.model.__dict__:
             self.model._step_cache = steps_module.StepCache(self.model)
         data = steps_module.pack_x_y_sample_weight(batch.x, batch.y, batch.sample_weight)
-        if self.reducer is None:
-            self.logs = self.model.train_step(data)
-            return
-        if len(self.model.trainable_weights) != self._param_count:
-            raise RuntimeError(
-                f"Model '{self.model.name}' created weights inside train_step. Under several "
-                "workers build every weight before fit (give the model an Input or call it)."
-            )
-        sync = _GradientSync(self.reducer, batch.size / batch.global_size, self.base.comm)
-        sync.start()
-        Optimizer.gradient_sync = sync
+        share = self._share(batch)
+        sync = None
+        if self.reducer is not None:
+            if len(self.model.trainable_weights) != self._param_count:
+                raise RuntimeError(
+                    f"Model '{self.model.name}' created weights inside train_step. Under "
+                    "several workers build every weight before fit (give the model an Input "
+                    "or call it)."
+                )
+            sync = _GradientSync(self.reducer, share, self.base.comm)
+            sync.start()
+            Optimizer.gradient_sync = sync
+        Mean.scalar_share = share
         try:
             self.logs = self.model.train_step(data)
         finally:
             Optimizer.gradient_sync = None
-        sync.end(self.model.name)
+            Mean.scalar_share = 1.0
+        if sync is not None:
+            sync.end(self.model.name)
+        if self._pending_resume is not None:
+            self._restore_metrics(after_step=True)
 
     def test_step(self, batch) -> None:
         self._ensure_ready(batch, training=False)
         data = steps_module.pack_x_y_sample_weight(batch.x, batch.y, batch.sample_weight)
-        self.logs = self.model.test_step(data)
+        Mean.scalar_share = self._share(batch)
+        try:
+            self.logs = self.model.test_step(data)
+        finally:
+            Mean.scalar_share = 1.0
+
+    def _share(self, batch) -> float:
+        """This worker's part of the global batch (what its batch-level values weigh)."""
+        share = 1.0
+        if self.world_size > 1:
+            global_size = getattr(batch, "global_size", 0) or batch.size
+            share = batch.size / global_size
+        self._last_share = share
+        return share
 
     def stop_agreed(self, local_vote: bool) -> bool:
         return local_vote
@@ -116,11 +139,34 @@ class CustomStepRunner:
     def reset_metrics(self, resume_state: dict | None = None) -> None:
         self.logs = {}
         self.model.reset_metrics()
-        if resume_state is not None and self.rank == 0:
-            # The saved sums are global: one rank holds them, the others add to zero.
-            with torch.no_grad():
-                for variable, saved in zip(self._metric_states(), resume_state["metrics"]):
-                    variable.copy_(saved)
+        self._pending_resume = None
+        if resume_state is not None:
+            self._pending_resume = list(resume_state["metrics"])
+            self._restore_metrics(after_step=False)
+
+    def _restore_metrics(self, after_step: bool) -> None:
+        """Puts a backup's metric sums back once the metrics exist.
+
+        Compiled metrics create their states at their first update (from the shapes), so a
+        resumed epoch's sums often cannot be restored before its first step: they are then
+        added after it (the states were zero before the step, and every state is a sum).
+        """
+        saved, states = self._pending_resume, self._metric_states()
+        if len(states) != len(saved):
+            if not after_step:
+                return  # not all metrics exist yet: after the first step
+            raise RuntimeError(
+                f"Model '{self.model.name}': the backup holds {len(saved)} metric states, the "
+                f"model's metrics have {len(states)} after a step; the resumed epoch's metrics "
+                "cannot be restored (were metrics added or removed since the backup?)."
+            )
+        self._pending_resume = None
+        if self.rank != 0:
+            return  # the saved sums are global: one rank holds them, the others add to zero
+        with torch.no_grad():
+            for variable, value in zip(states, saved):
+                value = value.to(device=variable.device, dtype=variable.dtype)
+                variable.add_(value) if after_step else variable.copy_(value)
 
     def _metric_states(self) -> list[torch.Tensor]:
         return [v for m in self.model.metrics for v in m.variables]
@@ -132,12 +178,21 @@ class CustomStepRunner:
             sync.all_reduce_sum(self._metric_states(), self.base.comm)
 
     def epoch_state(self) -> dict:
-        self._all_reduce_metrics()
+        """The epoch's global metric sums so far (collective: all ranks call it).
+
+        Reduces copies: training may go on after it (a periodic backup), adding to the running
+        sums that epoch_logs reduces at the end of the epoch.
+        """
+        states = [v.detach().clone() for v in self._metric_states()]
+        if self.world_size > 1 and states:
+            from distkeras.distributed import sync
+
+            sync.all_reduce_sum(states, self.base.comm)
         return {
             "loss_total": torch.zeros(()),
             "output_loss_totals": None,
             "samples_seen": 0,
-            "metrics": [v.detach().cpu().clone() for v in self._metric_states()],
+            "metrics": [t.cpu() for t in states],
         }
 
     def average_non_trainable(self) -> None:
@@ -169,7 +224,8 @@ class CustomStepRunner:
         if set(last) == set(metric_logs):
             return metric_logs
         if last and self.world_size > 1:
-            last = _mean_over_ranks(last, self.base.comm, self.base.device)
+            share = self._last_share
+            last = _weighted_over_ranks(last, share, self.base.comm, self.base.device)
         return last
 
     def lazy_logs(self) -> LazyLogs:
@@ -250,14 +306,14 @@ def runner_for(model, step):
     return runner
 
 
-def _mean_over_ranks(logs: dict, comm, device) -> dict:
-    """A step's own logs (not model metrics): the mean of the workers' values."""
+def _weighted_over_ranks(logs: dict, share: float, comm, device) -> dict:
+    """A step's own logs (not model metrics): the workers' values weighted by their share of
+    the last global batch (a batch mean becomes the global batch's mean)."""
     from distkeras.distributed import sync
 
     keys = [k for k, v in logs.items() if isinstance(v, float)]
     if not keys:
         return logs
-    values = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=device)
+    values = torch.tensor([logs[k] * share for k in keys], dtype=torch.float64, device=device)
     sync.all_reduce_sum([values], comm)
-    world = comm.world_size
-    return {**logs, **{k: float(v) / world for k, v in zip(keys, values.tolist())}}
+    return {**logs, **{k: float(v) for k, v in zip(keys, values.tolist())}}
