@@ -20,6 +20,8 @@ from distkeras import constraints, initializers, regularizers
 from distkeras.layers.base import Layer
 from distkeras.layers.core import check_positive_int
 from distkeras.layers.dot_attention import AdditiveAttention, Attention
+from distkeras.random import random as random_ops
+from distkeras.random.seed_generator import SeedGenerator
 
 __all__ = ["MultiHeadAttention", "Attention", "AdditiveAttention"]
 
@@ -206,6 +208,7 @@ class MultiHeadAttention(Layer):
         self._kernel_constraint = constraints.get(kernel_constraint)
         self._bias_constraint = constraints.get(bias_constraint)
         self.seed = seed
+        self.seed_generator: SeedGenerator | None = None  # made in build, as Keras's Dropout
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self._key_dim))
         self.supports_masking = True
 
@@ -262,6 +265,8 @@ class MultiHeadAttention(Layer):
             "value_shape": value_shape,
             "key_shape": key_shape,
         }
+        if self._dropout > 0 and self.seed_generator is None:
+            self.seed_generator = SeedGenerator(self.seed)
         self.built = True
 
     def _check_attention_axes(self, rank: int) -> None:
@@ -408,9 +413,12 @@ class MultiHeadAttention(Layer):
             and all(m is None for m in (query_mask, value_mask, key_mask, attention_mask))
         )
         scores = None
-        if only_causal and not return_attention_scores:
+        # Dropout runs the explicit formula, as Keras does: its mask comes from the layer's
+        # SeedGenerator (per sample inside fit), which SDPA's internal dropout cannot take.
+        explicit = return_attention_scores or dropout_p > 0
+        if only_causal and not explicit:
             attended = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=dropout_p, is_causal=True, scale=self._inverse_sqrt_key_dim
+                q, k, v, is_causal=True, scale=self._inverse_sqrt_key_dim
             )
         else:
             mask = self._compute_attention_mask(
@@ -422,17 +430,15 @@ class MultiHeadAttention(Layer):
                 (batch, t_len, s_len, len(q_positions)),
                 q.device,
             )
-            if return_attention_scores:
+            if explicit:
                 attended, scores = self._explicit_attention(q, k, v, mask, dropout_p)
             elif mask is None:
-                attended = F.scaled_dot_product_attention(
-                    q, k, v, dropout_p=dropout_p, scale=self._inverse_sqrt_key_dim
-                )
+                attended = F.scaled_dot_product_attention(q, k, v, scale=self._inverse_sqrt_key_dim)
             else:
                 bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
                 bias.masked_fill_(~mask, _large_negative(q.dtype))
                 attended = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=self._inverse_sqrt_key_dim
+                    q, k, v, attn_mask=bias, scale=self._inverse_sqrt_key_dim
                 )
                 # Keras multiplies the softmax by the mask: rows with nothing to attend to are 0.
                 attended = attended * mask.any(dim=-1, keepdim=True)
@@ -449,15 +455,18 @@ class MultiHeadAttention(Layer):
         return out
 
     def _explicit_attention(self, q, k, v, mask, dropout_p):
-        """Keras's formula step by step, for when the probabilities are returned."""
+        """Keras's formula step by step: when the probabilities are returned or dropped."""
         logits = torch.matmul(q * self._inverse_sqrt_key_dim, k.transpose(-1, -2))
         if mask is not None:
             logits = logits.masked_fill(~mask, _large_negative(logits.dtype))
         probs = torch.softmax(logits, dim=-1)
         if mask is not None:
             probs = probs * mask
-        dropped = F.dropout(probs, dropout_p, training=True) if dropout_p > 0 else probs
-        return torch.matmul(dropped, v), probs
+        if dropout_p > 0:
+            probs_used = random_ops.dropout(probs, dropout_p, seed=self.seed_generator)
+        else:
+            probs_used = probs
+        return torch.matmul(probs_used, v), probs
 
     def _compute_attention_mask(
         self, query_mask, value_mask, key_mask, attention_mask, use_causal_mask, sizes, device

@@ -4,9 +4,10 @@ and AdditiveAttention (Bahdanau), with Keras's masks and weights."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from distkeras.layers.base import Layer
+from distkeras.random import random as random_ops
+from distkeras.random.seed_generator import SeedGenerator
 
 __all__ = ["Attention", "AdditiveAttention"]
 
@@ -66,6 +67,8 @@ class Attention(Layer):
         self.score_mode = score_mode
         self.dropout = float(dropout)
         self.seed = seed
+        # Keras creates it only when dropout is active (an unseeded one reads Python's random).
+        self.seed_generator = SeedGenerator(seed) if self.dropout > 0 else None
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -116,7 +119,8 @@ class Attention(Layer):
             scores = scores - large * (~keep).to(scores.dtype)
         weights = torch.softmax(scores, dim=-1)
         if training and self.dropout > 0:
-            weights = F.dropout(weights, self.dropout, training=True)
+            # Per sample inside fit (worker-count independent); torch's fused kernel otherwise.
+            weights = random_ops.dropout(weights, self.dropout, seed=self.seed_generator)
         result = torch.matmul(weights, value)
         if query_mask is not None:
             result = result * query_mask.unsqueeze(-1).to(result.dtype)

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from distkeras import activations, constraints, initializers, regularizers
 from distkeras.layers.base import Layer
 from distkeras.layers.core import check_positive_int
+from distkeras.random import random as random_ops
+from distkeras.random.seed_generator import SeedGenerator
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell"]
 
@@ -147,7 +149,8 @@ class _RNNCell(Layer):
         self.dropout = _dropout_rate(cls, "dropout", dropout)
         self.recurrent_dropout = _dropout_rate(cls, "recurrent_dropout", recurrent_dropout)
         self.seed = seed
-        self._generators: dict = {}
+        # Created always, as Keras does (an unseeded one draws its seed from Python's random).
+        self.seed_generator = SeedGenerator(seed)
         self.state_size: int | list[int] = self.units
         self.output_size = self.units
 
@@ -207,17 +210,15 @@ class _RNNCell(Layer):
         return [ref.new_zeros(batch_size, n) for n in sizes]
 
     def dropout_mask(self, like: torch.Tensor, rate: float) -> torch.Tensor | None:
-        """An inverted-dropout mask shaped like ``like`` (None when ``rate`` drops nothing)."""
+        """An inverted-dropout mask shaped like ``like`` (None when ``rate`` drops nothing).
+
+        Drawn through ``distkeras.random.dropout`` on the cell's SeedGenerator: inside a fit
+        training step each sample's mask depends only on (seed, layer, step, sample index),
+        whichever worker holds the sample.
+        """
         if not 0.0 < rate < 1.0:
             return None
-        generator = None
-        if self.seed is not None:
-            generator = self._generators.get(like.device)
-            if generator is None:
-                generator = torch.Generator(device=like.device).manual_seed(int(self.seed))
-                self._generators[like.device] = generator
-        keep = torch.empty_like(like).bernoulli_(1.0 - rate, generator=generator)
-        return keep.div_(1.0 - rate)
+        return random_ops.dropout(torch.ones_like(like), rate, seed=self.seed_generator)
 
     def _input_bias(self):
         return self.bias

@@ -9,7 +9,11 @@ GaussianNoise, GaussianDropout, AlphaDropout and a custom layer calling
 ``distkeras.random.dropout`` with its own SeedGenerator. 22 training samples in global batches
 of 8 (the last one, 6, splits unevenly), shuffled, 3 epochs, Adam, validation data. A second
 model overrides ``train_step`` and draws latent vectors with ``distkeras.random.normal`` in its
-body (as a GAN does), outside any layer call.
+body (as a GAN does), outside any layer call; it trains with a periodic BackupAndRestore
+(``save_freq=2``: the backup's metric reduction must not count into the epoch's sums) and logs
+a loss tracker updated once per step with the batch mean (3 workers split 8 as 3/3/2: each
+worker's mean weighs its share). A third model runs LSTM(dropout, recurrent_dropout),
+MultiHeadAttention(dropout) and Attention(dropout) on sequences.
 """
 
 import os
@@ -95,6 +99,17 @@ def latent_model() -> distkeras.Model:
     return model
 
 
+def sequence_model() -> distkeras.Model:
+    seq = distkeras.Input(shape=(5, 4))
+    h = layers.LSTM(4, dropout=0.3, recurrent_dropout=0.25, return_sequences=True)(seq)
+    h = layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.3, seed=2)(h, h)
+    h = layers.Attention(dropout=0.2)([h, seq[:, :, :1] * h])
+    out = layers.Dense(1)(layers.Flatten()(h))
+    model = distkeras.Model(seq, out)
+    model.compile(optimizer=distkeras.optimizers.Adam(learning_rate=0.02), loss="mse")
+    return model
+
+
 def data(n: int, rng):
     seq = rng.normal(size=(n, 5, 4)).astype("float32")
     image = rng.normal(size=(n, 3, 3, 2)).astype("float32")
@@ -118,9 +133,16 @@ def main(outdir: str) -> None:
     results["predict"] = model.predict(x_val, batch_size=4, verbose=0)
     custom = latent_model()
     flat = x[0].reshape(len(y), -1)[:, :4]
-    custom_history = custom.fit(flat, y, batch_size=8, epochs=2, shuffle=True, verbose=0)
+    backup = distkeras.callbacks.BackupAndRestore(os.path.join(outdir, "backup"), save_freq=2)
+    custom_history = custom.fit(
+        flat, y, batch_size=8, epochs=2, shuffle=True, verbose=0, callbacks=[backup]
+    )
     results.update({f"custom_weight_{i}": w for i, w in enumerate(custom.get_weights())})
     results["custom_loss"] = np.asarray(custom_history.history["loss"])
+    seq_model = sequence_model()
+    seq_history = seq_model.fit(x[0], y, batch_size=8, epochs=2, shuffle=True, verbose=0)
+    results.update({f"seq_weight_{i}": w for i, w in enumerate(seq_model.get_weights())})
+    results["seq_loss"] = np.asarray(seq_history.history["loss"])
     results["world_size"] = np.asarray(distkeras.distributed.world_size())
     rank = distkeras.distributed.rank()
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), **results)
