@@ -12,6 +12,7 @@ Example:
 """
 
 from distkeras.applications import (
+    convnext,
     densenet,
     efficientnet,
     imagenet_utils,
@@ -26,6 +27,13 @@ from distkeras.applications import (
     vgg16,
     vgg19,
     xception,
+)
+from distkeras.applications.convnext import (
+    ConvNeXtBase,
+    ConvNeXtLarge,
+    ConvNeXtSmall,
+    ConvNeXtTiny,
+    ConvNeXtXLarge,
 )
 from distkeras.applications.densenet import DenseNet121, DenseNet169, DenseNet201
 from distkeras.applications.efficientnet import (
@@ -50,6 +58,11 @@ from distkeras.applications.vgg19 import VGG19
 from distkeras.applications.xception import Xception
 
 __all__ = [
+    "ConvNeXtBase",
+    "ConvNeXtLarge",
+    "ConvNeXtSmall",
+    "ConvNeXtTiny",
+    "ConvNeXtXLarge",
     "DenseNet121",
     "DenseNet169",
     "DenseNet201",
@@ -76,6 +89,7 @@ __all__ = [
     "VGG16",
     "VGG19",
     "Xception",
+    "convnext",
     "densenet",
     "efficientnet",
     "imagenet_utils",

@@ -36,6 +36,7 @@ MODELS = [
     ("inception_v3", "InceptionV3", 75, {"classes": 10}),
     ("mobilenet_v3", "MobileNetV3Small", 32, {"classes": 10}),
     ("mobilenet_v3", "MobileNetV3Large", 32, {"minimalistic": True, "classes": 10}),
+    ("convnext", "ConvNeXtTiny", 32, {"classes": 10}),
 ]
 IDS = [m[1] for m in MODELS]
 
