@@ -15,6 +15,7 @@ from distkeras.applications import (
     convnext,
     densenet,
     efficientnet,
+    efficientnet_v2,
     imagenet_utils,
     inception_resnet_v2,
     inception_v3,
@@ -46,6 +47,15 @@ from distkeras.applications.efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from distkeras.applications.efficientnet_v2 import (
+    EfficientNetV2B0,
+    EfficientNetV2B1,
+    EfficientNetV2B2,
+    EfficientNetV2B3,
+    EfficientNetV2L,
+    EfficientNetV2M,
+    EfficientNetV2S,
+)
 from distkeras.applications.inception_resnet_v2 import InceptionResNetV2
 from distkeras.applications.inception_v3 import InceptionV3
 from distkeras.applications.mobilenet import MobileNet
@@ -74,6 +84,13 @@ __all__ = [
     "EfficientNetB5",
     "EfficientNetB6",
     "EfficientNetB7",
+    "EfficientNetV2B0",
+    "EfficientNetV2B1",
+    "EfficientNetV2B2",
+    "EfficientNetV2B3",
+    "EfficientNetV2L",
+    "EfficientNetV2M",
+    "EfficientNetV2S",
     "InceptionResNetV2",
     "InceptionV3",
     "MobileNet",
@@ -92,6 +109,7 @@ __all__ = [
     "convnext",
     "densenet",
     "efficientnet",
+    "efficientnet_v2",
     "imagenet_utils",
     "inception_resnet_v2",
     "inception_v3",

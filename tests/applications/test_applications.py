@@ -37,6 +37,7 @@ MODELS = [
     ("mobilenet_v3", "MobileNetV3Small", 32, {"classes": 10}),
     ("mobilenet_v3", "MobileNetV3Large", 32, {"minimalistic": True, "classes": 10}),
     ("convnext", "ConvNeXtTiny", 32, {"classes": 10}),
+    ("efficientnet_v2", "EfficientNetV2B0", 32, {"classes": 10}),
 ]
 IDS = [m[1] for m in MODELS]
 
@@ -165,6 +166,7 @@ def test_keras_weights_load_and_predict_the_same(module, name, size, kwargs, tmp
 VARIANTS = [
     ("efficientnet", "EfficientNetB1", 32),
     ("inception_resnet_v2", "InceptionResNetV2", 75),
+    ("efficientnet_v2", "EfficientNetV2S", 32),  # S/M/L: other stages, other preprocessing
 ]
 
 

@@ -16,7 +16,7 @@ keras = import_keras()
 # Every family module and the mode Keras's preprocess_input uses there (read from Keras).
 FAMILIES = ["resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "mobilenet_v2"]
 FAMILIES += ["efficientnet", "densenet", "xception", "mobilenet", "inception_v3"]
-FAMILIES += ["inception_resnet_v2", "mobilenet_v3", "convnext"]
+FAMILIES += ["inception_resnet_v2", "mobilenet_v3", "convnext", "efficientnet_v2"]
 
 
 def family(name: str):
