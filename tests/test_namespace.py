@@ -5,9 +5,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import distkeras
 from distkeras.layers import LAYER_REGISTRY
+from distkeras.utils import serialization
 
 TOP_LEVEL = [
     "Sequential",
@@ -99,13 +101,34 @@ _BY_ARGUMENT = {
     "function": lambda: _identity,
     "shape": lambda: (3,),
     "num_bins": lambda: 4,
+    "output_size": lambda: 2,
+    "scale": lambda: 1.0 / 255,
+    "head_dim": lambda: 3,
+    "num_query_heads": lambda: 4,
+    "num_key_value_heads": lambda: 2,
+    "cells": lambda: [distkeras.layers.SimpleRNNCell(2), distkeras.layers.LSTMCell(3)],
+    "layers": lambda: [distkeras.layers.Rescaling(0.5), distkeras.layers.Dense(2)],
+    "factor": lambda: 0.2,
+    "height_factor": lambda: 0.2,
+    "width_factor": lambda: 0.2,
+    "height": lambda: 2,
+    "width": lambda: 2,
+    "max_number": lambda: 3,
 }
 _BY_CLASS = {
     "Bidirectional": lambda: {"layer": distkeras.layers.LSTM(2)},
     "InputLayer": lambda: {"shape": (3,)},
     "Functional": _functional,
     "Model": _functional,
+    "EinsumDense": lambda: {"equation": "ab,bc->ac", "output_shape": 4, "bias_axes": "c"},
+    "CategoryEncoding": lambda: {"num_tokens": 4, "output_mode": "count"},
+    "Discretization": lambda: {"bin_boundaries": [0.0, 1.0, 2.5]},
+    "RandomPosterization": lambda: {"factor": 4},
+    "TorchModuleWrapper": lambda: {"module": torch.nn.Linear(3, 2)},
 }
+
+# Configs holding a pickled torch.nn.Module: from_config needs safe mode off.
+_PICKLED = {"TorchModuleWrapper"}
 
 
 def _minimal_kwargs(name, cls):
@@ -129,7 +152,14 @@ def test_layer_config_round_trip(name):
     config = layer.get_config()
     json.dumps(config)  # configs are JSON-able, as Keras writes them to config.json
     with distkeras.utils.custom_object_scope({"_identity": _identity}):
-        clone = cls.from_config(json.loads(json.dumps(config)))
+        if name in _PICKLED:
+            # A pickled torch module loads only when the user trusts the file, as in Keras.
+            with pytest.raises(ValueError, match="safe_mode"):
+                cls.from_config(json.loads(json.dumps(config)))
+            with serialization.safe_mode_scope(False):
+                clone = cls.from_config(json.loads(json.dumps(config)))
+        else:
+            clone = cls.from_config(json.loads(json.dumps(config)))
     assert type(clone) is type(layer)
     assert clone.get_config() == config
 

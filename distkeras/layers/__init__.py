@@ -5,6 +5,11 @@ from distkeras.layers import (
     adaptive_pooling,
     attention,
     audio_preprocessing,
+    augmentation_color,
+    augmentation_geometric,
+    augmentation_mix,
+    augmentation_tone,
+    augmentation_warp,
     conv,
     conv_lstm,
     core,
@@ -32,6 +37,11 @@ from distkeras.layers.activation_layers import *  # noqa: F403
 from distkeras.layers.adaptive_pooling import *  # noqa: F403
 from distkeras.layers.attention import *  # noqa: F403
 from distkeras.layers.audio_preprocessing import *  # noqa: F403
+from distkeras.layers.augmentation_color import *  # noqa: F403
+from distkeras.layers.augmentation_geometric import *  # noqa: F403
+from distkeras.layers.augmentation_mix import *  # noqa: F403
+from distkeras.layers.augmentation_tone import *  # noqa: F403
+from distkeras.layers.augmentation_warp import *  # noqa: F403
 from distkeras.layers.base import Layer  # noqa: F401
 from distkeras.layers.conv import *  # noqa: F403
 from distkeras.layers.conv_lstm import *  # noqa: F403
@@ -72,6 +82,11 @@ _FAMILIES = (
     adaptive_pooling,
     attention,
     audio_preprocessing,
+    augmentation_color,
+    augmentation_geometric,
+    augmentation_mix,
+    augmentation_tone,
+    augmentation_warp,
     conv,
     conv_lstm,
     core,

@@ -298,7 +298,9 @@ def test_keras_file_trains_distributed(keras, tmp_path):
 
 
 # ------------------------------------------------------------------- (e) unsupported layers
-def test_keras_layer_we_lack_is_named(keras, tmp_path):
+def test_keras_layer_we_lack_is_named(keras, tmp_path, monkeypatch):
+    # Every keras.layers class now exists here: pretend RandomFlip is one we lack.
+    monkeypatch.delitem(distkeras.layers.LAYER_REGISTRY, "RandomFlip")
     model = keras.Sequential(
         [
             keras.Input((4, 4, 1)),
