@@ -10,6 +10,7 @@ import sys
 import time
 
 from distkeras.callbacks.base import Callback
+from distkeras.utils.io_utils import is_interactive_logging_enabled, print_msg
 
 _BAR_WIDTH = 20
 
@@ -64,7 +65,8 @@ class ProgbarLogger(Callback):
 
     def on_train_begin(self, logs=None):
         out = self._out()
-        self._dynamic = hasattr(out, "isatty") and out.isatty()
+        # A redrawn bar needs a terminal; with interactive logging off, lines go to logging.
+        self._dynamic = hasattr(out, "isatty") and out.isatty() and is_interactive_logging_enabled()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.monotonic()
@@ -117,6 +119,9 @@ class ProgbarLogger(Callback):
             self._write(line + "\n")
 
     def _write(self, text: str) -> None:
+        if not is_interactive_logging_enabled():
+            print_msg(text)
+            return
         out = self._out()
         out.write(text)
         out.flush()

@@ -21,6 +21,11 @@ from distkeras.utils.general import (
     unpack_x_y_sample_weight,
 )
 from distkeras.utils.image_utils import array_to_img, img_to_array, load_img, save_img
+from distkeras.utils.io_utils import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from distkeras.utils.model_visualization import model_to_dot, plot_model
 from distkeras.utils.progbar import Progbar
 from distkeras.utils.py_dataset import PyDataset, Sequence
@@ -104,6 +109,9 @@ __all__ = [
     "model_to_dot",
     "plot_model",
     "Progbar",
+    "enable_interactive_logging",
+    "disable_interactive_logging",
+    "is_interactive_logging_enabled",
 ]
 
 # Keras also exposes the saving helpers here; they live in distkeras.saving, which imports

@@ -10,6 +10,7 @@ import sys
 import time
 
 from distkeras.callbacks.progbar import _format_time, _format_value
+from distkeras.utils.io_utils import is_interactive_logging_enabled, print_msg
 
 
 class Progbar:
@@ -113,6 +114,10 @@ class Progbar:
         return bar + timing + self._values_text()
 
     def _write(self, line: str, finalize: bool) -> None:
+        if not is_interactive_logging_enabled():
+            if finalize:
+                print_msg(line)
+            return
         if self._dynamic_display:
             padding = " " * max(self._prev_width - len(line), 0)
             sys.stdout.write("\r" + line + padding + ("\n" if finalize else ""))
