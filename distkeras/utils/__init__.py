@@ -7,6 +7,7 @@ import numpy as np
 from distkeras.backend import set_random_seed
 from distkeras.utils.dataset_utils import split_dataset, timeseries_dataset_from_array
 from distkeras.utils.directory_datasets import (
+    audio_dataset_from_directory,
     image_dataset_from_directory,
     text_dataset_from_directory,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "timeseries_dataset_from_array",
     "image_dataset_from_directory",
     "text_dataset_from_directory",
+    "audio_dataset_from_directory",
     "get_file",
     "Config",
     "clear_session",

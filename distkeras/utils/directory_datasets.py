@@ -301,3 +301,83 @@ def text_dataset_from_directory(
         read=read,
         label_mode=label_mode,
     )
+
+
+def _read_wav(path: str, sampling_rate, output_sequence_length) -> np.ndarray:
+    """A .wav file as float32 samples in [-1, 1], shape (samples, channels)."""
+    import wave
+
+    with wave.open(path, "rb") as handle:
+        rate, width, channels = handle.getframerate(), handle.getsampwidth(), handle.getnchannels()
+        frames = handle.readframes(handle.getnframes())
+    if sampling_rate is not None and rate != sampling_rate:
+        raise NotImplementedError(
+            f"audio_dataset_from_directory: {path} is sampled at {rate} Hz, not "
+            f"sampling_rate={sampling_rate}; resampling is not supported (Keras needs "
+            "tensorflow-io for it). Resample the files, or pass sampling_rate=None."
+        )
+    kinds = {1: ("uint8", 128.0, 128.0), 2: ("<i2", 0.0, 32768.0), 4: ("<i4", 0.0, 2.0**31)}
+    if width not in kinds:
+        raise ValueError(
+            f"audio_dataset_from_directory: {path} has unsupported {width * 8}-bit samples."
+        )
+    dtype, offset, scale = kinds[width]
+    samples = (np.frombuffer(frames, dtype=dtype).astype("float32") - offset) / scale
+    samples = samples.reshape(-1, channels)
+    if output_sequence_length is not None:
+        samples = samples[:output_sequence_length]
+    return samples
+
+
+def audio_dataset_from_directory(
+    directory,
+    labels="inferred",
+    label_mode="int",
+    class_names=None,
+    batch_size=32,
+    sampling_rate=None,
+    output_sequence_length=None,
+    ragged=False,
+    shuffle=True,
+    seed=None,
+    validation_split=None,
+    subset=None,
+    follow_links=False,
+    verbose=True,
+):
+    """``.wav`` files in class folders as a dataset of ``(audio, labels)`` batches: float32
+    ``(batch, samples, channels)`` in [-1, 1], each batch zero-padded to its longest clip (or
+    cut/padded to ``output_sequence_length``)."""
+    if ragged:
+        raise ValueError(
+            "audio_dataset_from_directory: ragged=True is not supported (no ragged tensors)."
+        )
+    if sampling_rate is not None and (not isinstance(sampling_rate, int) or sampling_rate <= 0):
+        raise ValueError(f"`sampling_rate` should be a positive integer. Received: {sampling_rate}")
+    _check_split(validation_split, subset, shuffle, seed)
+    seed = _shared_seed(seed) if shuffle else seed
+    paths, label_array, names = index_directory(
+        directory, labels, (".wav",), class_names, shuffle, seed, follow_links
+    )
+    if verbose:
+        classes = "" if names is None else f" belonging to {len(names)} classes"
+        print(f"Found {len(paths)} files{classes}.")
+
+    def read(batch_paths):
+        clips = [_read_wav(p, sampling_rate, output_sequence_length) for p in batch_paths]
+        length = output_sequence_length or max(len(c) for c in clips)
+        batch = np.zeros((len(clips), length, clips[0].shape[1]), dtype="float32")
+        for row, clip in enumerate(clips):
+            batch[row, : len(clip)] = clip
+        return batch
+
+    return _datasets(
+        paths,
+        label_array,
+        names,
+        validation_split=validation_split,
+        subset=subset,
+        batch_size=batch_size,
+        read=read,
+        label_mode=label_mode if labels is not None else None,
+    )

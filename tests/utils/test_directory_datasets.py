@@ -135,3 +135,39 @@ def test_text_directory(tmp_path):
 def test_errors_name_the_argument(image_folder, kwargs, match):
     with pytest.raises(ValueError, match=match):
         utils.image_dataset_from_directory(image_folder, verbose=False, **kwargs)
+
+
+def _write_wav(path, samples, rate=8000):
+    import wave
+
+    pcm = np.round(np.clip(samples, -1, 1 - 1 / 32768) * 32768).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(pcm.tobytes())
+
+
+def test_audio_directory_pads_each_batch_to_its_longest_clip(tmp_path):
+    clips = {"hum": [np.linspace(-0.5, 0.5, 10), np.full(6, 0.25)], "tick": [np.full(8, -0.75)]}
+    for name, items in clips.items():
+        (tmp_path / name).mkdir()
+        for i, samples in enumerate(items):
+            _write_wav(tmp_path / name / f"{i}.wav", samples)
+    dataset = utils.audio_dataset_from_directory(
+        tmp_path, batch_size=2, shuffle=False, verbose=False
+    )
+    assert dataset.class_names == ["hum", "tick"]
+    (audio, labels), (last, last_labels) = dataset[0], dataset[1]
+    assert audio.shape == (2, 10, 1) and audio.dtype == np.float32 and labels.tolist() == [0, 0]
+    np.testing.assert_allclose(audio[0, :, 0], np.linspace(-0.5, 0.5, 10), atol=1 / 32768)
+    np.testing.assert_array_equal(audio[1, 6:, 0], 0.0)
+    assert last.shape == (1, 8, 1) and last_labels.tolist() == [1]
+    fixed = utils.audio_dataset_from_directory(
+        tmp_path, batch_size=3, shuffle=False, output_sequence_length=7, verbose=False
+    )
+    assert fixed[0][0].shape == (3, 7, 1)
+    with pytest.raises(NotImplementedError, match="sampling_rate=16000"):
+        utils.audio_dataset_from_directory(
+            tmp_path, sampling_rate=16000, shuffle=False, verbose=False
+        )[0]
