@@ -97,8 +97,27 @@ class Mean(Metric):
         self.total = self.add_variable(shape=(), name="total")
         self.count = self.add_variable(shape=(), name="count")
 
-    @torch.no_grad()
     def update_state(self, values, sample_weight=None) -> None:
+        total = self.total
+        if (
+            sample_weight is None
+            and type(values) is torch.Tensor
+            and values.ndim == 0
+            and values.dtype == total.dtype
+            and values.device == total.device
+            and getattr(values, "_keras_mask", None) is None
+        ):
+            # A custom train_step's ``tracker.update_state(loss)`` every step: two kernels,
+            # no grad-mode switch (detach keeps the state out of the graph).
+            share = Mean.scalar_share
+            values = values.detach()
+            total.add_(values if share == 1.0 else values * share)
+            self.count.add_(share)
+            return
+        with torch.no_grad():
+            self._update(values, sample_weight)
+
+    def _update(self, values, sample_weight) -> None:
         mask = get_mask(values)
         values = self._tensor(values, dtype=self._torch_dtype)
         if sample_weight is not None:
@@ -116,8 +135,11 @@ class Mean(Metric):
             self.count.add_(share)
 
     def result(self) -> torch.Tensor:
-        nonzero = self.count != 0
-        return torch.where(nonzero, self.total / torch.where(nonzero, self.count, 1.0), 0.0)
+        # total / count, 0 where count is 0 (Keras's divide_no_nan): three kernels, read by
+        # every step of a guide-style train_step. torch functions, not the states' Python
+        # operators (Variable's array-operand conversion): a few microseconds a call.
+        count = self.count
+        return torch.div(self.total, count).masked_fill_(torch.eq(count, 0), 0.0)
 
 
 class MeanMetricWrapper(Mean):
