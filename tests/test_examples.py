@@ -76,6 +76,15 @@ RUNS = {
         rf"\[rank 0\] test MSE {NUMBER} - mean-predictor MSE {NUMBER} - "
         r"reloaded same: (True|False)",
     ),
+    # Augmentation layers and Normalization.adapt in the model; the same on two workers.
+    "image_augmentation": (
+        ["examples/image_augmentation.py", *TINY],
+        rf"test loss {NUMBER} - test accuracy {NUMBER}",
+    ),
+    "image_augmentation_launcher": (
+        ["-m", "launcher", "-n", "2", "examples/image_augmentation.py", *TINY],
+        rf"\[rank 0\] test loss {NUMBER} - test accuracy {NUMBER}",
+    ),
     # The same command as "functional_multi_io", on two workers.
     "functional_multi_io_launcher": (
         ["-m", "launcher", "-n", "2", "examples/functional_multi_io.py", *TINY],
@@ -208,3 +217,12 @@ def test_custom_layer_ops_example_one_and_two_workers(runs):
     assert single.group(3) == double.group(3) == "True"
     assert float(double.group(1)) == pytest.approx(float(single.group(1)), abs=1.1e-4)
     assert double.group(2) == single.group(2)  # the same test data on every worker
+
+
+def test_image_augmentation_example_one_and_two_workers(runs):
+    """Each image's augmentation is a function of its global index: 2 workers train alike."""
+    _, single = finish(runs, "image_augmentation")
+    lines, double = finish(runs, "image_augmentation_launcher")
+    expected = [float(v) for v in single.groups()]
+    assert [float(v) for v in double.groups()] == pytest.approx(expected, abs=2.1e-5)
+    assert not [line for line in lines if line.startswith("[rank 1]") and "test loss" in line]

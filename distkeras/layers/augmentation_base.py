@@ -107,6 +107,12 @@ def where_batch(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.T
     return torch.where(mask.reshape(-1, 1, 1, 1), a, b)
 
 
+def _symbolic(value) -> bool:
+    from distkeras.layers.input import KerasTensor  # (input imports layers.base)
+
+    return isinstance(value, KerasTensor)
+
+
 class AugmentationLayer(Layer):
     """A layer drawing per-image transformation parameters, then applying them.
 
@@ -177,7 +183,8 @@ class AugmentationLayer(Layer):
                 "segmentation masks) are not supported; pass the image tensor."
             )
         # Keras's call signature default: training=True when nothing outside says otherwise.
-        if "training" not in kwargs and CALL_CONTEXT.depth == 0:
+        # Not on a symbolic call: the node it records must inherit the model's flag.
+        if "training" not in kwargs and CALL_CONTEXT.depth == 0 and not _symbolic(first):
             kwargs["training"] = True
         return super().__call__(*args, **kwargs)
 

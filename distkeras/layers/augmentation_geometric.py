@@ -21,6 +21,7 @@ from distkeras.layers.augmentation_base import (
     factor_pair,
     symmetric_pair,
 )
+from distkeras.layers.base import CALL_CONTEXT
 from distkeras.ops import image as image_ops
 
 __all__ = [
@@ -376,6 +377,11 @@ class RandomCrop(AugmentationLayer):
         # Keras keeps a random seed in the config of an unseeded RandomCrop.
         self.seed = seed if seed is not None else make_default_seed()
         self.supports_masking = False
+
+    def call(self, inputs, training=None):
+        # Shape inference (placeholder runs) gives the cropped shape, as Keras's
+        # compute_output_shape does, whatever the flag.
+        return super().call(inputs, training=training or CALL_CONTEXT.symbolic)
 
     def get_random_transformation(self, images, training=True, seed=None):
         in_h, in_w = self._hw(images)
