@@ -179,6 +179,29 @@ def _datasets(paths, labels, names, *, validation_split, subset, batch_size, rea
     return tuple(made) if subset == "both" else made[0]
 
 
+def _from_directory(directory, formats, read, *, labels, label_mode, class_names, batch_size,
+                    shuffle, seed, validation_split, subset, follow_links, verbose):  # fmt: skip
+    """Indexes ``directory`` (Keras's order, shared seed), then makes the dataset(s)."""
+    _check_split(validation_split, subset, shuffle, seed)
+    seed = _shared_seed(seed) if shuffle else seed
+    paths, label_array, names = index_directory(
+        directory, labels, formats, class_names, shuffle, seed, follow_links
+    )
+    if verbose:
+        classes = "" if names is None else f" belonging to {len(names)} classes"
+        print(f"Found {len(paths)} files{classes}.")
+    return _datasets(
+        paths,
+        label_array,
+        names,
+        validation_split=validation_split,
+        subset=subset,
+        batch_size=batch_size,
+        read=read,
+        label_mode=label_mode if labels is not None else None,
+    )
+
+
 def image_dataset_from_directory(
     directory,
     labels="inferred",
@@ -217,14 +240,6 @@ def image_dataset_from_directory(
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
         raise ValueError("Only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be True.")
     data_format = standardize_data_format("image_dataset_from_directory", data_format)
-    _check_split(validation_split, subset, shuffle, seed)
-    seed = _shared_seed(seed) if shuffle else seed
-    paths, label_array, names = index_directory(
-        directory, labels, IMAGE_FORMATS, class_names, shuffle, seed, follow_links
-    )
-    if verbose:
-        classes = "" if names is None else f" belonging to {len(names)} classes"
-        print(f"Found {len(paths)} files{classes}.")
     height, width = image_size
 
     def read(batch_paths):
@@ -243,15 +258,20 @@ def image_dataset_from_directory(
         stacked = np.stack(images).astype("float32")
         return stacked.transpose(0, 3, 1, 2) if data_format == "channels_first" else stacked
 
-    return _datasets(
-        paths,
-        label_array,
-        names,
+    return _from_directory(
+        directory,
+        IMAGE_FORMATS,
+        read,
+        labels=labels,
+        label_mode=label_mode,
+        class_names=class_names,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
         validation_split=validation_split,
         subset=subset,
-        batch_size=batch_size,
-        read=read,
-        label_mode=label_mode,
+        follow_links=follow_links,
+        verbose=verbose,
     )
 
 
@@ -274,14 +294,6 @@ def text_dataset_from_directory(
     numpy string arrays (truncated to ``max_length`` characters when given)."""
     if format not in ("tf", "grain"):
         raise ValueError(f'`format` should be either "tf" or "grain". Received: format={format}')
-    _check_split(validation_split, subset, shuffle, seed)
-    seed = _shared_seed(seed) if shuffle else seed
-    paths, label_array, names = index_directory(
-        directory, labels, (".txt",), class_names, shuffle, seed, follow_links
-    )
-    if verbose:
-        classes = "" if names is None else f" belonging to {len(names)} classes"
-        print(f"Found {len(paths)} files{classes}.")
 
     def read(batch_paths):
         texts = []
@@ -291,15 +303,20 @@ def text_dataset_from_directory(
             texts.append(text[:max_length] if max_length is not None else text)
         return np.asarray(texts, dtype=object)
 
-    return _datasets(
-        paths,
-        label_array,
-        names,
+    return _from_directory(
+        directory,
+        (".txt",),
+        read,
+        labels=labels,
+        label_mode=label_mode,
+        class_names=class_names,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
         validation_split=validation_split,
         subset=subset,
-        batch_size=batch_size,
-        read=read,
-        label_mode=label_mode,
+        follow_links=follow_links,
+        verbose=verbose,
     )
 
 
@@ -354,14 +371,6 @@ def audio_dataset_from_directory(
         )
     if sampling_rate is not None and (not isinstance(sampling_rate, int) or sampling_rate <= 0):
         raise ValueError(f"`sampling_rate` should be a positive integer. Received: {sampling_rate}")
-    _check_split(validation_split, subset, shuffle, seed)
-    seed = _shared_seed(seed) if shuffle else seed
-    paths, label_array, names = index_directory(
-        directory, labels, (".wav",), class_names, shuffle, seed, follow_links
-    )
-    if verbose:
-        classes = "" if names is None else f" belonging to {len(names)} classes"
-        print(f"Found {len(paths)} files{classes}.")
 
     def read(batch_paths):
         clips = [_read_wav(p, sampling_rate, output_sequence_length) for p in batch_paths]
@@ -371,13 +380,18 @@ def audio_dataset_from_directory(
             batch[row, : len(clip)] = clip
         return batch
 
-    return _datasets(
-        paths,
-        label_array,
-        names,
+    return _from_directory(
+        directory,
+        (".wav",),
+        read,
+        labels=labels,
+        label_mode=label_mode,
+        class_names=class_names,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
         validation_split=validation_split,
         subset=subset,
-        batch_size=batch_size,
-        read=read,
-        label_mode=label_mode if labels is not None else None,
+        follow_links=follow_links,
+        verbose=verbose,
     )
