@@ -179,6 +179,25 @@ def _datasets(paths, labels, names, *, validation_split, subset, batch_size, rea
     return tuple(made) if subset == "both" else made[0]
 
 
+# The arguments every *_dataset_from_directory takes and hands to _from_directory unchanged.
+_SHARED_OPTIONS = (
+    "labels",
+    "label_mode",
+    "class_names",
+    "batch_size",
+    "shuffle",
+    "seed",
+    "validation_split",
+    "subset",
+    "follow_links",
+    "verbose",
+)
+
+
+def _shared_options(arguments: dict) -> dict:
+    return {name: arguments[name] for name in _SHARED_OPTIONS}
+
+
 def _from_directory(directory, formats, read, *, labels, label_mode, class_names, batch_size,
                     shuffle, seed, validation_split, subset, follow_links, verbose):  # fmt: skip
     """Indexes ``directory`` (Keras's order, shared seed), then makes the dataset(s)."""
@@ -226,6 +245,7 @@ def image_dataset_from_directory(
     ``keras.utils.image_dataset_from_directory``: float32 images in [0, 255] resized to
     ``image_size``; labels per ``label_mode``. ``subset="both"`` returns (training, validation).
     """
+    options = _shared_options(locals())
     from distkeras.layers.conv_base import standardize_data_format
     from distkeras.ops import image as image_ops
     from distkeras.utils.image_utils import img_to_array, load_img
@@ -258,21 +278,7 @@ def image_dataset_from_directory(
         stacked = np.stack(images).astype("float32")
         return stacked.transpose(0, 3, 1, 2) if data_format == "channels_first" else stacked
 
-    return _from_directory(
-        directory,
-        IMAGE_FORMATS,
-        read,
-        labels=labels,
-        label_mode=label_mode,
-        class_names=class_names,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        validation_split=validation_split,
-        subset=subset,
-        follow_links=follow_links,
-        verbose=verbose,
-    )
+    return _from_directory(directory, IMAGE_FORMATS, read, **options)
 
 
 def text_dataset_from_directory(
@@ -292,6 +298,7 @@ def text_dataset_from_directory(
 ):
     """``.txt`` files in class folders as a dataset of ``(texts, labels)`` batches: texts are
     numpy string arrays (truncated to ``max_length`` characters when given)."""
+    options = _shared_options(locals())
     if format not in ("tf", "grain"):
         raise ValueError(f'`format` should be either "tf" or "grain". Received: format={format}')
 
@@ -303,21 +310,7 @@ def text_dataset_from_directory(
             texts.append(text[:max_length] if max_length is not None else text)
         return np.asarray(texts, dtype=object)
 
-    return _from_directory(
-        directory,
-        (".txt",),
-        read,
-        labels=labels,
-        label_mode=label_mode,
-        class_names=class_names,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        validation_split=validation_split,
-        subset=subset,
-        follow_links=follow_links,
-        verbose=verbose,
-    )
+    return _from_directory(directory, (".txt",), read, **options)
 
 
 def _read_wav(path: str, sampling_rate, output_sequence_length) -> np.ndarray:
@@ -365,6 +358,7 @@ def audio_dataset_from_directory(
     """``.wav`` files in class folders as a dataset of ``(audio, labels)`` batches: float32
     ``(batch, samples, channels)`` in [-1, 1], each batch zero-padded to its longest clip (or
     cut/padded to ``output_sequence_length``)."""
+    options = _shared_options(locals())
     if ragged:
         raise ValueError(
             "audio_dataset_from_directory: ragged=True is not supported (no ragged tensors)."
@@ -380,18 +374,4 @@ def audio_dataset_from_directory(
             batch[row, : len(clip)] = clip
         return batch
 
-    return _from_directory(
-        directory,
-        (".wav",),
-        read,
-        labels=labels,
-        label_mode=label_mode,
-        class_names=class_names,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        validation_split=validation_split,
-        subset=subset,
-        follow_links=follow_links,
-        verbose=verbose,
-    )
+    return _from_directory(directory, (".wav",), read, **options)
