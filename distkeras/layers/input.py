@@ -166,7 +166,11 @@ def _input_dtype_name(dtype) -> str:
     # TextVectorization), which take numpy string arrays, as in Keras.
     if dtype in ("string", "str", str):
         return "string"
-    return backend.dtype_name(backend.standardize_dtype(dtype))
+    # Complex inputs feed complex ops (view_as_real, fft...), as keras.Input(dtype="complex64").
+    name = _dtype_name(dtype)
+    if name not in ("complex64", "complex128"):
+        name = backend.dtype_name(backend.standardize_dtype(dtype))
+    return name
 
 
 class InputLayer(Layer):

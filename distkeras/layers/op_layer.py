@@ -190,10 +190,21 @@ def _invoke(fn, named: dict, varargs: list):
     return fn(*positional, *varargs, **named)
 
 
+# Window functions: the window length is the tensor's value, so Keras refuses symbolic input.
+_WINDOWS = ("bartlett", "blackman", "hamming", "hanning", "kaiser")
+_SEGMENT_OPS = ("segment_sum", "segment_max", "segment_min", "segment_prod")
+
+
 def symbolic_op_call(op, args, kwargs):
     """The dispatch's symbolic handler: records ``op(*args, **kwargs)`` as an OpLayer node."""
     if op.op_name in ("convert_to_numpy",):
         raise ValueError(f"ops.{op.op_name} cannot run on a symbolic tensor: it has no value.")
+    if op.op_name in _WINDOWS:
+        received = args[0] if args else kwargs.get("x")
+        raise TypeError(
+            f"{_camel(op.op_name)} operation does not support symbolic tensors. "
+            f"Received input x = {received} of type {type(received)}"
+        )
     try:
         bound = inspect.signature(op.eager).bind(*args, **kwargs)
     except TypeError as err:
@@ -206,6 +217,8 @@ def symbolic_op_call(op, args, kwargs):
             values.update(value)  # our **kwargs: Keras names some of them (rms_scaling)
         else:
             values[pname] = value
+    if op.op_name == "multi_hot" and values.get("num_classes") is None and "num_tokens" in values:
+        values["num_classes"] = values.pop("num_tokens")  # Keras's legacy name, mapped as Keras
     if _data_dependent(op.op_name, values):
         raise ValueError(
             f"ops.{op.op_name} on a symbolic tensor: its output shape depends on the tensor's "
@@ -234,7 +247,10 @@ def symbolic_op_call(op, args, kwargs):
         else:
             call_kwargs[pname] = value
     outputs = OpLayer(op, **config)(*call_args, **call_kwargs)
-    for axis in _VALUE_DEPENDENT_AXES.get(op.op_name, ()):
+    unknown_axes = _VALUE_DEPENDENT_AXES.get(op.op_name, ())
+    if op.op_name in _SEGMENT_OPS and _segment_count_unknown(config, call_args, call_kwargs):
+        unknown_axes = (0,)
+    for axis in unknown_axes:
         for tensor in flatten(outputs):
             unknown = axis % len(tensor.shape)
             tensor.shape = tuple(None if i == unknown else d for i, d in enumerate(tensor.shape))
@@ -243,6 +259,15 @@ def symbolic_op_call(op, args, kwargs):
 
 # Output axes whose length depends on the values (the placeholder run cannot tell): unknown.
 _VALUE_DEPENDENT_AXES = {"bincount": (-1,)}  # max(x) + 1 when that exceeds minlength
+
+
+def _segment_count_unknown(config: dict, call_args: list, call_kwargs: dict) -> bool:
+    """Without ``num_segments`` the count is max(segment_ids) + 1: a value, unknown when the
+    ids are symbolic (the placeholder's zeros would say 1). Keras records it as None too."""
+    if config.get("num_segments", call_kwargs.get("num_segments")) is not None:
+        return False
+    ids = call_args[1] if len(call_args) > 1 else call_kwargs.get("segment_ids")
+    return _has_symbolic(ids)
 
 
 # ---------------------------------------------------------------------- loading op nodes

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from distkeras import backend
-from distkeras.layers.input import InputLayer, KerasTensor, Node
+from distkeras.layers.input import InputLayer, KerasTensor, Node, _torch_dtype
 from distkeras.layers.op_layer import OpLayer
 from distkeras.models.model import Model
 from distkeras.utils.tree import flatten, map_structure, pack_sequence_as
@@ -256,12 +256,12 @@ def conform_input(model, symbolic: KerasTensor, value) -> torch.Tensor:
             "numbers first, or start the model with a string layer (TextVectorization, "
             "StringLookup) on Input(dtype='string')."
         )
+    dtype = _torch_dtype(symbolic.dtype)  # complex inputs too, as keras.Input takes them
     if not isinstance(value, torch.Tensor):
-        value = backend.convert_to_tensor(value, dtype=symbolic.dtype)
+        value = backend.convert_to_tensor(value, dtype=None if dtype.is_complex else dtype)
     _check_input_shape(model, symbolic, value)
-    dtype = backend.standardize_dtype(symbolic.dtype)
     if value.dtype != dtype:
-        if value.is_complex():
+        if value.is_complex() and not dtype.is_complex:
             raise TypeError(
                 f"Input '{symbolic.name}' of model '{model.name}' must hold real numbers; "
                 f"received dtype {value.dtype}."

@@ -265,6 +265,10 @@ def convert_to_tensor(x, dtype=None, device=None) -> torch.Tensor:
             return torch.stack([convert_to_tensor(item, dtype, device) for item in x])
         if dtype is None:
             dtype = result_type(*[getattr(i, "dtype", type(i)) for i in items])
+        if all(isinstance(i, (bool, int, float, complex)) for i in items):
+            # torch reads Python numbers itself and raises where they overflow the dtype
+            # ([2**40, 1] -> int32), as Keras does; numpy would wrap them silently.
+            return torch.as_tensor(x, dtype=to_torch_dtype(dtype), device=device)
         return torch.as_tensor(np.asarray(x), dtype=to_torch_dtype(dtype), device=device)
     arr = np.asarray(x)
     if arr.dtype == object:
