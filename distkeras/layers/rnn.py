@@ -190,7 +190,9 @@ class RNN(Layer):
         if builtin and recurrent_mask is None and cell.fused_op() is not None:
             outputs, last, final = self._run_fused(x, states, mask)
         else:
+            _reset_dropout_masks(cell)  # cells called per step draw one mask per sequence
             outputs, last, final = self._run_loop(x, states, mask, recurrent_mask, training)
+            _reset_dropout_masks(cell)
 
         if self.stateful and not CALL_CONTEXT.symbolic:
             self.states = [s.detach() for s in final]
@@ -298,3 +300,15 @@ class RNN(Layer):
         config = dict(config)
         config["cell"] = deserialize_layer(config["cell"])
         return super().from_config(config)
+
+
+def _reset_dropout_masks(cell) -> None:
+    """Clears the per-sequence dropout masks of ``cell`` (and of stacked cells), as Keras's
+    RNN does after each call."""
+    if isinstance(cell, _RNNCell):
+        cell.reset_dropout_mask()
+        cell.reset_recurrent_dropout_mask()
+    inner = getattr(cell, "cells", None)
+    if isinstance(inner, (list, tuple, torch.nn.ModuleList)):
+        for sub in inner:
+            _reset_dropout_masks(sub)

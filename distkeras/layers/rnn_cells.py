@@ -151,6 +151,7 @@ class _RNNCell(Layer):
         self.seed = seed
         # Created always, as Keras does (an unseeded one draws its seed from Python's random).
         self.seed_generator = SeedGenerator(seed)
+        self._dropout_mask_cache = self._recurrent_mask_cache = None
         self.state_size: int | list[int] = self.units
         self.output_size = self.units
 
@@ -220,6 +221,27 @@ class _RNNCell(Layer):
             return None
         return random_ops.dropout(torch.ones_like(like), rate, seed=self.seed_generator)
 
+    # Keras's DropoutRNNCell: a cell called step by step (RNN over custom or stacked cells)
+    # keeps one mask for every step of a sequence; the RNN layer resets them per call.
+    def get_dropout_mask(self, step_input: torch.Tensor) -> torch.Tensor | None:
+        cached = self._dropout_mask_cache
+        if cached is None or cached.shape != step_input.shape:
+            cached = self._dropout_mask_cache = self.dropout_mask(step_input, self.dropout)
+        return cached
+
+    def get_recurrent_dropout_mask(self, step_input: torch.Tensor) -> torch.Tensor | None:
+        cached = self._recurrent_mask_cache
+        if cached is None or cached.shape != step_input.shape:
+            rate = self.recurrent_dropout
+            cached = self._recurrent_mask_cache = self.dropout_mask(step_input, rate)
+        return cached
+
+    def reset_dropout_mask(self) -> None:
+        self._dropout_mask_cache = None
+
+    def reset_recurrent_dropout_mask(self) -> None:
+        self._recurrent_mask_cache = None
+
     def _input_bias(self):
         return self.bias
 
@@ -264,10 +286,11 @@ class _RNNCell(Layer):
         states = [states] if single else list(states)
         recurrent_mask = None
         if training:
-            in_mask = self.dropout_mask(inputs, self.dropout)
+            in_mask = self.get_dropout_mask(inputs) if self.dropout > 0 else None
             if in_mask is not None:
                 inputs = inputs * in_mask
-            recurrent_mask = self.dropout_mask(states[0], self.recurrent_dropout)
+            if self.recurrent_dropout > 0:
+                recurrent_mask = self.get_recurrent_dropout_mask(states[0])
         output, new_states = self.step(self.project_inputs(inputs), states, recurrent_mask)
         return output, (new_states[0] if single else new_states)
 
