@@ -404,7 +404,7 @@ class Discretization(Layer):
             "output_mode": self.output_mode,
             "sparse": False,
             "name": self.name,
-            "dtype": super().get_config().get("dtype"),
+            "dtype": self.dtype,  # a plain name here, as Keras writes it for this layer
         }
 
     @classmethod

@@ -148,3 +148,9 @@ def test_errors_name_the_argument():
         layers.Discretization(bin_boundaries=[0.0]).adapt(FLOATS_2D)
     with pytest.raises(ValueError, match="sparse"):
         layers.CategoryEncoding(3, sparse=True)
+
+
+def test_discretization_config_is_keras_config(keras):
+    ours = layers.Discretization(bin_boundaries=[0.0, 1.0], name="d").get_config()
+    theirs = keras.layers.Discretization(bin_boundaries=[0.0, 1.0], name="d").get_config()
+    assert ours == theirs
