@@ -198,7 +198,18 @@ def _exactly_two(names, values):
     if values.count(None) != 1:
         given = ", ".join(f"{n}={v}" for n, v in zip(names, values))
         raise ValueError(f"Must specify exactly two of {', '.join(names)}. Received: {given}")
-    for name, value in zip(names, values):
+    _non_negative(zip(names, values))
+
+
+def _two_per_axis(kind: str, top, bottom, target_height, left, right, target_width) -> None:
+    """pad/crop_images take two of (top, bottom, target) rows and two of each for columns."""
+    _exactly_two((f"top_{kind}", f"bottom_{kind}", "target_height"), [top, bottom, target_height])
+    _exactly_two((f"left_{kind}", f"right_{kind}", "target_width"), [left, right, target_width])
+
+
+def _non_negative(named_values) -> None:
+    """Raises for the first (name, value) below zero; None values are not given ones."""
+    for name, value in named_values:
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
 
@@ -215,26 +226,18 @@ def pad_images(
     data_format=None,
 ):
     images, data_format, height, width = _spatial(images, data_format)
-    _exactly_two(
-        ("top_padding", "bottom_padding", "target_height"),
-        [top_padding, bottom_padding, target_height],
-    )
-    _exactly_two(
-        ("left_padding", "right_padding", "target_width"),
-        [left_padding, right_padding, target_width],
-    )
+    _two_per_axis(
+        "padding", top_padding, bottom_padding, target_height,
+        left_padding, right_padding, target_width,
+    )  # fmt: skip
     top = target_height - bottom_padding - height if top_padding is None else top_padding
     bottom = target_height - top - height if bottom_padding is None else bottom_padding
     left = target_width - right_padding - width if left_padding is None else left_padding
     right = target_width - left - width if right_padding is None else right_padding
-    for name, value in (
-        ("top_padding", top),
-        ("left_padding", left),
-        ("right_padding", right),
-        ("bottom_padding", bottom),
-    ):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
+    _non_negative(
+        (("top_padding", top), ("left_padding", left), ("right_padding", right),
+         ("bottom_padding", bottom))
+    )  # fmt: skip
     pads = (
         (0, 0, left, right, top, bottom)
         if data_format == "channels_last"
@@ -255,26 +258,18 @@ def crop_images(
     data_format=None,
 ):
     images, data_format, height, width = _spatial(images, data_format)
-    _exactly_two(
-        ("top_cropping", "bottom_cropping", "target_height"),
-        [top_cropping, bottom_cropping, target_height],
-    )
-    _exactly_two(
-        ("left_cropping", "right_cropping", "target_width"),
-        [left_cropping, right_cropping, target_width],
-    )
+    _two_per_axis(
+        "cropping", top_cropping, bottom_cropping, target_height,
+        left_cropping, right_cropping, target_width,
+    )  # fmt: skip
     top = height - target_height - bottom_cropping if top_cropping is None else top_cropping
     out_h = height - bottom_cropping - top if target_height is None else target_height
     left = width - target_width - right_cropping if left_cropping is None else left_cropping
     out_w = width - right_cropping - left if target_width is None else target_width
-    for name, value in (
-        ("top_cropping", top),
-        ("target_height", out_h),
-        ("left_cropping", left),
-        ("target_width", out_w),
-    ):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
+    _non_negative(
+        (("top_cropping", top), ("target_height", out_h), ("left_cropping", left),
+         ("target_width", out_w))
+    )  # fmt: skip
     rows, cols = slice(top, top + out_h), slice(left, left + out_w)
     if data_format == "channels_last":
         return images[..., rows, cols, :]
