@@ -21,7 +21,6 @@ from distkeras.layers.augmentation_base import (
     factor_pair,
     symmetric_pair,
 )
-from distkeras.layers.base import CALL_CONTEXT
 from distkeras.ops import image as image_ops
 
 __all__ = [
@@ -359,7 +358,8 @@ class RandomCrop(AugmentationLayer):
     """Crops a random ``(height, width)`` window while training; one window per batch, as in
     Keras. Images smaller than the window are centre-cropped to its aspect ratio and resized.
 
-    As Keras 3.15, inference (``training=False``) returns the images unchanged.
+    At inference (``training=False``) the images are centre-cropped to the window's aspect
+    ratio and resized to it, as Keras documents (Keras 3.15 returns them unchanged).
 
     Example:
         >>> RandomCrop(2, 3, seed=1)(torch.ones(2, 4, 5, 1)).shape
@@ -378,10 +378,15 @@ class RandomCrop(AugmentationLayer):
         self.seed = seed if seed is not None else make_default_seed()
         self.supports_masking = False
 
-    def call(self, inputs, training=None):
-        # Shape inference (placeholder runs) gives the cropped shape, as Keras's
-        # compute_output_shape does, whatever the flag.
-        return super().call(inputs, training=training or CALL_CONTEXT.symbolic)
+    def inference(self, images):
+        # Keras documents a centre crop at inference (3.15's code returns the images
+        # uncropped, against its own compute_output_shape): the documented behaviour, so a
+        # model's predict, and fit's first build pass, see the shape the layers were built on.
+        unbatched = images.ndim == 3
+        batch = images.unsqueeze(0) if unbatched else images
+        window = self.get_random_transformation(batch, training=False)
+        out = self.transform_images(batch, window, training=True)
+        return out[0] if unbatched else out
 
     def get_random_transformation(self, images, training=True, seed=None):
         in_h, in_w = self._hw(images)
