@@ -151,17 +151,19 @@ class AugmentationLayer(Layer):
         device = backend.get_device()
 
         def fill(gen, size):
-            seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
+            # The seed comes from a CPU generator (no device read); the draw is on the device.
+            seed = int(torch.randint(0, 2**62, (1,), generator=gen))
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)
                 return make_distribution(size, device).sample()
 
-        return random_ops._draw(self.generator, tuple(shape), device, fill, per_sample)
+        cpu = torch.device("cpu")
+        return random_ops._draw(self.generator, tuple(shape), cpu, fill, per_sample)
 
     def _beta(self, shape, alpha, beta, per_sample: bool = True) -> torch.Tensor:
         def make(size, device):
-            a = torch.as_tensor(float(alpha), device=device).expand(size)
-            b = torch.as_tensor(float(beta), device=device).expand(size)
+            a = torch.as_tensor(alpha, dtype=torch.float32, device=device).expand(size)
+            b = torch.as_tensor(beta, dtype=torch.float32, device=device).expand(size)
             return torch.distributions.Beta(a, b)
 
         return self._sample(shape, make, per_sample)

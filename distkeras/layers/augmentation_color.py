@@ -74,7 +74,7 @@ class RandomContrast(_ColorLayer):
     def get_random_transformation(self, images, training=True, seed=None):
         shape = (images.shape[0], 1, 1, 1)
         if not training:
-            return {"contrast_factor": torch.zeros(shape)}
+            return {"contrast_factor": torch.zeros(shape, device=images.device)}
         factor = self._uniform(shape, 1.0 - self.factor[0], 1.0 + self.factor[1])
         return {"contrast_factor": factor}
 
@@ -102,7 +102,7 @@ class RandomBrightness(_ColorLayer):
     def get_random_transformation(self, images, training=True, seed=None):
         shape = (images.shape[0], 1, 1, 1)
         if not training:
-            return {"rgb_delta": torch.zeros(shape)}
+            return {"rgb_delta": torch.zeros(shape, device=images.device)}
         delta = self._uniform(shape, self.factor[0], self.factor[1])
         return {"rgb_delta": delta * (self.value_range[1] - self.value_range[0])}
 

@@ -112,7 +112,8 @@ class CutMix(AugmentationLayer):
             return None
         batch = images.shape[0]
         height, width = self._hw(images)
-        alpha = float(self._uniform((), self.factor[0], self.factor[1], per_sample=False)) + 1e-6
+        # One concentration for the batch (as Keras), kept on the device: no host read.
+        alpha = self._uniform((), self.factor[0], self.factor[1], per_sample=False) + 1e-6
         mix_weight = self._beta((batch,), alpha, alpha)
         ratio = torch.sqrt(1.0 - mix_weight)
         x0, x1 = _crop_bounds(self, batch, width, ratio)

@@ -199,7 +199,7 @@ class RandomPosterization(AugmentationLayer):
         if low != high:  # randint(low, high): high excluded, as in Keras
             bits = low + (self._uniform((batch,)) * (high - low)).floor().clamp(max=high - low - 1)
         else:
-            bits = torch.full((batch,), float(low))
+            bits = torch.full((batch,), float(low), device=images.device)
         return {"shift_factor": (8 - bits).to(torch.uint8)}
 
     def transform_images(self, images, transformation=None, training=True):
