@@ -199,6 +199,12 @@ class MultiHeadAttention(Layer):
         self._attention_axes = attention_axes
         # torch picks its fastest fused kernel (flash, memory-efficient or math) by itself.
         self._flash_attention = flash_attention
+        if flash_attention and self._dropout > 0.0:
+            # As Keras: dropout runs the explicit formula, which flash attention excludes.
+            raise ValueError(
+                "MultiHeadAttention: dropout is not supported when flash attention is enabled. "
+                f"Set dropout to 0.0 to use flash attention. Received: dropout={self._dropout}"
+            )
         self._kernel_initializer = initializers.get(kernel_initializer)
         self._bias_initializer = initializers.get(bias_initializer)
         self._kernel_regularizer = regularizers.get(kernel_regularizer)
