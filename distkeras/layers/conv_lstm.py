@@ -20,6 +20,7 @@ import torch
 from distkeras import activations, constraints, initializers, regularizers
 from distkeras.layers.base import CALL_CONTEXT, Layer
 from distkeras.layers.conv_base import (
+    common_config,
     convolve,
     kernel_to_keras,
     kernel_to_torch,
@@ -28,6 +29,7 @@ from distkeras.layers.conv_base import (
     standardize_padding,
     standardize_tuple,
 )
+from distkeras.layers.core import check_positive_int
 from distkeras.layers.input_spec import InputSpec
 from distkeras.layers.rnn_cells import _UnitForgetBias
 from distkeras.random import random as random_ops
@@ -88,12 +90,7 @@ class ConvLSTMCell(Layer):
         if rank not in (1, 2, 3):
             raise ValueError(f"Rank {rank} convolutions are not currently implemented.")
         self.rank = rank
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ValueError(
-                f"{layer}: argument `filters` must be a positive integer. Received: "
-                f"filters={filters!r}"
-            )
-        self.filters = filters
+        self.filters = check_positive_int(layer, "filters", filters)
         self.kernel_size = standardize_tuple(layer, "kernel_size", kernel_size, rank)
         self.strides = standardize_tuple(layer, "strides", strides, rank)
         self.padding = standardize_padding(layer, padding)
@@ -135,27 +132,8 @@ class ConvLSTMCell(Layer):
                 f"None. Full input shape received: input_shape={tuple(input_shape)}"
             )
         self.input_dim = int(input_dim)
-        one_d = self.rank == 1
-        to_storage = _to_storage_1d if one_d else kernel_to_torch
-        to_keras = _to_keras_1d if one_d else kernel_to_keras
-        self.kernel = self.add_weight(
-            shape=(*self.kernel_size, self.input_dim, 4 * self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-            name="kernel",
-            to_storage=to_storage,
-            to_keras=to_keras,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(*self.kernel_size, self.filters, 4 * self.filters),
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-            name="recurrent_kernel",
-            to_storage=to_storage,
-            to_keras=to_keras,
-        )
+        self.kernel = self._conv_kernel("kernel", "kernel", self.input_dim)
+        self.recurrent_kernel = self._conv_kernel("recurrent_kernel", "recurrent", self.filters)
         if not self.use_bias:
             self.bias = None
         else:
@@ -169,6 +147,19 @@ class ConvLSTMCell(Layer):
                 constraint=self.bias_constraint,
                 name="bias",
             )
+
+    def _conv_kernel(self, name: str, prefix: str, in_dim: int):
+        """A Keras-layout ``(*kernel_size, in_dim, 4 * filters)`` weight, stored as torch's."""
+        one_d = self.rank == 1
+        return self.add_weight(
+            shape=(*self.kernel_size, in_dim, 4 * self.filters),
+            initializer=getattr(self, f"{prefix}_initializer"),
+            regularizer=getattr(self, f"{prefix}_regularizer"),
+            constraint=getattr(self, f"{prefix}_constraint"),
+            name=name,
+            to_storage=_to_storage_1d if one_d else kernel_to_torch,
+            to_keras=_to_keras_1d if one_d else kernel_to_keras,
+        )
 
     # ------------------------------------------------------------------- conv helpers
     def _conv_args(self):
@@ -222,19 +213,11 @@ class ConvLSTMCell(Layer):
             padding=self.padding,
             data_format=self.data_format,
             dilation_rate=self.dilation_rate,
-            activation=activations.serialize(self.activation),
             recurrent_activation=activations.serialize(self.recurrent_activation),
-            use_bias=self.use_bias,
-            kernel_initializer=initializers.serialize(self.kernel_initializer),
-            recurrent_initializer=initializers.serialize(self.recurrent_initializer),
-            bias_initializer=initializers.serialize(self.bias_initializer),
             unit_forget_bias=self.unit_forget_bias,
-            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-            recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
-            bias_regularizer=regularizers.serialize(self.bias_regularizer),
-            kernel_constraint=constraints.serialize(self.kernel_constraint),
-            recurrent_constraint=constraints.serialize(self.recurrent_constraint),
-            bias_constraint=constraints.serialize(self.bias_constraint),
+        )
+        config.update(common_config(self, "kernel", "recurrent"))
+        config.update(
             dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout,
             seed=self.seed,
