@@ -18,6 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from distkeras import constraints, initializers, regularizers
+from distkeras.layers.attention import (
+    _large_negative as _large_negative_softmax,  # what Keras's Softmax fills masked logits with
+)
+from distkeras.layers.attention import _shape_of
 from distkeras.layers.base import Layer
 from distkeras.layers.core import check_positive_int
 from distkeras.layers.einsum_dense import EinsumDense
@@ -26,18 +30,9 @@ from distkeras.layers.regularization import Dropout
 __all__ = ["GroupQueryAttention"]
 
 
-def _large_negative_softmax(dtype: torch.dtype) -> float:
-    # Keras's Softmax layer fills masked logits with this (explicit path).
-    return -3e4 if dtype == torch.float16 else -1e9
-
-
 def _large_negative_sdpa(dtype: torch.dtype) -> float:
     # Keras's torch dot_product_attention turns a boolean mask into this additive bias.
     return (65500.0 if dtype == torch.float16 else 3.38953e38) * -0.7
-
-
-def _shape_of(x):
-    return None if x is None else tuple(x.shape)
 
 
 class GroupQueryAttention(Layer):
