@@ -15,6 +15,12 @@ from distkeras.layers.base import CALL_CONTEXT, Layer
 __all__ = ["Pipeline"]
 
 
+def _symbolic(value) -> bool:
+    from distkeras.layers.input import KerasTensor  # (input imports layers.base)
+
+    return isinstance(value, KerasTensor)
+
+
 class Pipeline(Layer):
     """Applies a series of layers to an input.
 
@@ -45,7 +51,10 @@ class Pipeline(Layer):
 
     def __call__(self, *args, **kwargs):
         # Keras's call signature default: training=True when nothing outside says otherwise.
-        if "training" not in kwargs and CALL_CONTEXT.depth == 0:
+        # Not on a symbolic call: the node it records must inherit the model's flag, or the
+        # augmentation would stay on in predict().
+        first = args[0] if args else kwargs.get("inputs")
+        if "training" not in kwargs and CALL_CONTEXT.depth == 0 and not _symbolic(first):
             kwargs["training"] = True
         return super().__call__(*args, **kwargs)
 

@@ -140,3 +140,18 @@ def test_pipeline_passes_masks_along():
     torch.testing.assert_close(out._keras_mask, torch.tensor([[True, True, False]]))
     with pytest.raises(ValueError, match="layers"):
         layers.Pipeline.from_config({"name": "p"})
+
+
+def test_pipeline_of_augmentation_is_off_in_a_functional_models_predict():
+    import numpy as np
+
+    import distkeras
+    from distkeras import layers as dk_layers
+
+    inputs = distkeras.Input((4, 4, 1))
+    outputs = dk_layers.Pipeline([dk_layers.RandomFlip("horizontal", seed=1)])(inputs)
+    model = distkeras.Model(inputs, outputs)
+    x = np.random.default_rng(0).random((32, 4, 4, 1)).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    flipped = model(x, training=True).detach().numpy()
+    assert not np.array_equal(flipped, x)
