@@ -128,6 +128,38 @@ def pool_features(x: KerasTensor, pooling, avg_name=None, max_name=None) -> Kera
     return x
 
 
+def classifier_head(
+    x: KerasTensor,
+    include_top: bool,
+    pooling,
+    classes: int,
+    classifier_activation,
+    avg_name: str | None = "avg_pool",
+    pool_names: tuple = (None, None),
+    dropout_rate: float = 0.0,
+    **dense_kwargs,
+) -> KerasTensor:
+    """Keras's usual ending: global average pooling (``avg_name``), an optional "top_dropout"
+    and the "predictions" Dense; or, without the top, :func:`pool_features` (``pool_names``
+    are its average and max pooling layer names)."""
+    if not include_top:
+        return pool_features(x, pooling, *pool_names)
+    x = layers.GlobalAveragePooling2D(name=avg_name)(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+    return layers.Dense(
+        classes, activation=classifier_activation, name="predictions", **dense_kwargs
+    )(x)
+
+
+def h5_file_name(stem: str, include_top: bool) -> str:
+    """Keras's ImageNet file names: ``<stem>.h5``, or ``<stem>_notop.h5`` without the top."""
+    return f"{stem}{'' if include_top else '_notop'}.h5"
+
+
+TF_KERNELS = "_weights_tf_dim_ordering_tf_kernels"  # in most of Keras's legacy file names
+
+
 def finish(img_input: KerasTensor, input_tensor, outputs: KerasTensor, name: str, weights_path):
     """Makes the model from its input(s), then loads ``weights_path`` (None: no weights)."""
     inputs = get_source_inputs(input_tensor) if input_tensor is not None else img_input

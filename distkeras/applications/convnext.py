@@ -100,7 +100,7 @@ def ConvNeXt(
                 f"using imagenet weights, model name must contain the weights variant (e.g., "
                 f'"{weights_name}").'
             )
-        file_name = name + ("" if include_top else "_notop") + ".h5"
+        file_name = _base.h5_file_name(name, include_top)
         weights_path = _base.resolve_weights(weights, file_name, BASE_WEIGHTS_URL + file_name)
     elif weights is not None:
         weights_path = _base.resolve_weights(weights, None, None)

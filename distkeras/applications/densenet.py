@@ -59,9 +59,7 @@ def DenseNet(
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
     family = _FILE_NAMES.get(tuple(blocks))
-    file_name = family and (
-        f"{family}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-    )
+    file_name = family and _base.h5_file_name(family + _base.TF_KERNELS, include_top)
     weights_path = _base.resolve_weights(weights, file_name, BASE_WEIGHTS_URL + (file_name or ""))
     img_input = _base.image_input(input_tensor, input_shape)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(img_input)
@@ -76,11 +74,10 @@ def DenseNet(
             x = transition_block(x, 0.5, name=f"pool{stage}")
     x = layers.BatchNormalization(axis=3, epsilon=_EPSILON, name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pool_features(x, pooling, "avg_pool", "max_pool")
+    x = _base.classifier_head(
+        x, include_top, pooling, classes, classifier_activation,
+        pool_names=("avg_pool", "max_pool"),
+    )  # fmt: skip
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 

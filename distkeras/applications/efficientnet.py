@@ -111,7 +111,7 @@ def EfficientNet(
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, default_size, 32, include_top, weights)
     # Keras names the weight file after the model's name, so a renamed model finds none.
-    file_name = name + ("" if include_top else "_notop") + ".h5"
+    file_name = _base.h5_file_name(name, include_top)
     weights_path = _base.resolve_weights(weights, file_name, BASE_WEIGHTS_URL + file_name)
     img_input = _base.image_input(input_tensor, input_shape)
 
@@ -153,16 +153,11 @@ def EfficientNet(
     )(x)  # fmt: skip
     x = layers.BatchNormalization(axis=3, name="top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        x = layers.Dense(
-            classes, activation=classifier_activation,
-            kernel_initializer=DENSE_KERNEL_INITIALIZER, name="predictions",
-        )(x)  # fmt: skip
-    else:
-        x = _base.pool_features(x, pooling, "avg_pool", "max_pool")
+    x = _base.classifier_head(
+        x, include_top, pooling, classes, classifier_activation,
+        pool_names=("avg_pool", "max_pool"), dropout_rate=dropout_rate,
+        kernel_initializer=DENSE_KERNEL_INITIALIZER,
+    )  # fmt: skip
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 

@@ -89,8 +89,7 @@ def InceptionResNetV2(
     """
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, 299, 75, include_top, weights)
-    suffix = "" if include_top else "_notop"
-    file_name = f"inception_resnet_v2_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    file_name = _base.h5_file_name("inception_resnet_v2" + _base.TF_KERNELS, include_top)
     weights_path = _base.resolve_weights(weights, file_name, _URL + file_name)
     img_input = _base.image_input(input_tensor, input_shape)
     x = conv2d_bn(img_input, 32, 3, strides=2, padding="valid")
@@ -128,11 +127,7 @@ def InceptionResNetV2(
         x = inception_resnet_block(x, 0.2, "block8", block_idx)
     x = inception_resnet_block(x, 1.0, "block8", 10, activation=None)
     x = conv2d_bn(x, 1536, 1, name="conv_7b")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pool_features(x, pooling)
+    x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 

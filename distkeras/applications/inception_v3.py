@@ -82,8 +82,7 @@ def InceptionV3(
     """
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, 299, 75, include_top, weights)
-    suffix = "" if include_top else "_notop"
-    file_name = f"inception_v3_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    file_name = _base.h5_file_name("inception_v3" + _base.TF_KERNELS, include_top)
     weights_path = _base.resolve_weights(weights, file_name, _URL + file_name)
     img_input = _base.image_input(input_tensor, input_shape)
     x = conv2d_bn(img_input, 32, 3, 3, strides=(2, 2), padding="valid")
@@ -112,11 +111,7 @@ def InceptionV3(
     x = layers.concatenate([b3, b7, pool], axis=3, name="mixed8")
     x = _block_c(x, 0)
     x = _block_c(x, 1)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pool_features(x, pooling)
+    x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 

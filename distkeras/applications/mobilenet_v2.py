@@ -131,11 +131,9 @@ def MobileNetV2(
     last_filters = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
     x = layers.Conv2D(last_filters, 1, use_bias=False, name="Conv_1")(x)
     x = layers.ReLU(6.0, name="out_relu")(_bn(x, "Conv_1_bn"))
-    if include_top:
-        x = layers.GlobalAveragePooling2D()(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pool_features(x, pooling)
+    x = _base.classifier_head(
+        x, include_top, pooling, classes, classifier_activation, avg_name=None
+    )
     if name is None:
         name = f"mobilenetv2_{alpha:0.2f}_{rows}"
     return _base.finish(img_input, input_tensor, x, name, weights_path)

@@ -87,8 +87,7 @@ def ResNet(
     """The network around ``stack_fn``'s residual stages (v1 when ``preact`` is False)."""
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
-    suffix = "" if include_top else "_notop"
-    file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    file_name = _base.h5_file_name(f"{weights_name}{_base.TF_KERNELS}", include_top)
     weights_path = _base.resolve_weights(
         weights, file_name if weights_name else None, BASE_WEIGHTS_URL + file_name
     )
@@ -102,11 +101,10 @@ def ResNet(
     x = stack_fn(x)
     if preact:
         x = layers.Activation("relu", name="post_relu")(_bn(x, "post_bn"))
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pool_features(x, pooling, "avg_pool", "max_pool")
+    x = _base.classifier_head(
+        x, include_top, pooling, classes, classifier_activation,
+        pool_names=("avg_pool", "max_pool"),
+    )  # fmt: skip
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 

@@ -29,7 +29,7 @@ def build_vgg(
     """Five blocks of ``convs_per_block[i]`` convolutions (64, 128, 256, 512, 512 filters)."""
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
-    file_name = f"{family}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    file_name = _base.h5_file_name(family + _base.TF_KERNELS, include_top)
     weights_path = _base.resolve_weights(weights, file_name, _URL.format(family, file_name))
     img_input = _base.image_input(input_tensor, input_shape)
     x = img_input

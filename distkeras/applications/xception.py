@@ -54,7 +54,7 @@ def Xception(
     """
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, 299, 71, include_top, weights)
-    file_name = f"xception_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    file_name = _base.h5_file_name("xception" + _base.TF_KERNELS, include_top)
     weights_path = _base.resolve_weights(weights, file_name, _URL + file_name)
     img_input = _base.image_input(input_tensor, input_shape)
     x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(img_input)
@@ -78,11 +78,7 @@ def Xception(
     x = layers.Activation("relu", name="block14_sepconv1_act")(x)
     x = _sep_bn(x, 2048, "block14_sepconv2")
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pool_features(x, pooling)
+    x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 
