@@ -13,62 +13,13 @@ history (`history.json`) and the steps this run trained (`batches.json`); every 
 
 import argparse
 import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
+from fault_callback import Fault  # beside this script, on sys.path as its folder
 
 import distkeras
 from distkeras import distributed, layers
-
-FAULT_EPOCH, FAULT_BATCH = 1, 5
-
-
-class Fault(distkeras.callbacks.Callback):
-    """Injects the requested fault at (FAULT_EPOCH, FAULT_BATCH)."""
-
-    def __init__(self, args, outdir: Path):
-        super().__init__()
-        self.args, self.outdir, self.epoch = args, outdir, 0
-        self.batches = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.batches += 1
-        if (self.epoch, batch) != (FAULT_EPOCH, FAULT_BATCH):
-            return
-        rank = distributed.rank()
-        if rank == self.args.kill_rank and distributed.restart_count() == 0:
-            os.kill(os.getpid(), signal.SIGKILL)
-        once = self.outdir / "signalled"
-        if self.args.signal_ready and rank == 0 and not once.exists():
-            once.touch()
-            self._wait_for_signal(Path(self.args.signal_ready))
-
-    @staticmethod
-    def _wait_for_signal(ready: Path) -> None:
-        # Chain onto fit's handlers: they must still see the signal, we only want to know.
-        arrived = []
-        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
-
-        def note(signum, frame):
-            arrived.append(signum)
-            if callable(previous[signum]):
-                previous[signum](signum, frame)
-
-        for signum in previous:
-            signal.signal(signum, note)
-        ready.with_suffix(".tmp").write_text(str(os.getpid()))
-        os.replace(ready.with_suffix(".tmp"), ready)
-        deadline = time.monotonic() + 60
-        while not arrived and time.monotonic() < deadline:
-            time.sleep(0.005)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def main() -> None:
