@@ -128,6 +128,30 @@ def pool_features(x: KerasTensor, pooling, avg_name=None, max_name=None) -> Kera
     return x
 
 
+def start(
+    weights,
+    include_top: bool,
+    classes: int,
+    pooling,
+    classifier_activation,
+    input_tensor,
+    input_shape,
+    default_size: int,
+    min_size: int,
+    imagenet_file: str | None,
+    imagenet_url: str | None,
+) -> tuple[KerasTensor, str | None]:
+    """Every family's first steps, in Keras's order: the argument checks, the input shape,
+    the weights file (found before anything is built), then the input tensor.
+
+    Returns ``(img_input, weights_path)``; ``weights_path`` goes to :func:`finish`.
+    """
+    check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    input_shape = obtain_input_shape(input_shape, default_size, min_size, include_top, weights)
+    weights_path = resolve_weights(weights, imagenet_file, imagenet_url)
+    return image_input(input_tensor, input_shape), weights_path
+
+
 def classifier_head(
     x: KerasTensor,
     include_top: bool,

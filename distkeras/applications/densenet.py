@@ -56,12 +56,12 @@ def DenseNet(
     name="densenet",
 ):
     """A DenseNet with ``blocks[i]`` conv blocks in each of its four dense blocks."""
-    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
-    input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
     family = _FILE_NAMES.get(tuple(blocks))
     file_name = family and _base.h5_file_name(family + _base.TF_KERNELS, include_top)
-    weights_path = _base.resolve_weights(weights, file_name, BASE_WEIGHTS_URL + (file_name or ""))
-    img_input = _base.image_input(input_tensor, input_shape)
+    img_input, weights_path = _base.start(
+        weights, include_top, classes, pooling, classifier_activation, input_tensor,
+        input_shape, 224, 32, file_name, BASE_WEIGHTS_URL + (file_name or ""),
+    )  # fmt: skip
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=_EPSILON, name="conv1_bn")(x)

@@ -108,12 +108,12 @@ def EfficientNet(
 ):
     """EfficientNet-B``variant``: B0's stages widened and deepened by its coefficients."""
     width, depth, default_size, dropout_rate = _VARIANTS[variant]
-    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
-    input_shape = _base.obtain_input_shape(input_shape, default_size, 32, include_top, weights)
     # Keras names the weight file after the model's name, so a renamed model finds none.
     file_name = _base.h5_file_name(name, include_top)
-    weights_path = _base.resolve_weights(weights, file_name, BASE_WEIGHTS_URL + file_name)
-    img_input = _base.image_input(input_tensor, input_shape)
+    img_input, weights_path = _base.start(
+        weights, include_top, classes, pooling, classifier_activation, input_tensor,
+        input_shape, default_size, 32, file_name, BASE_WEIGHTS_URL + file_name,
+    )  # fmt: skip
 
     def round_filters(filters):
         filters *= width

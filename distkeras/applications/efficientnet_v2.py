@@ -126,6 +126,7 @@ def EfficientNetV2(
     """EfficientNetV2-``variant``: its stages widened and deepened by the coefficients."""
     stages, width, depth, default_size = _VARIANTS[variant]
     stages = _STAGES[stages]
+    # Not _base.start: the preprocessing below reads the resolved input shape's channels.
     _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _base.obtain_input_shape(input_shape, default_size, 32, include_top, weights)
     file_name = _base.h5_file_name(name, include_top)

@@ -80,11 +80,11 @@ def InceptionV3(
     Example:
         >>> model = InceptionV3(weights=None, include_top=False, input_shape=(75, 75, 3))
     """
-    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
-    input_shape = _base.obtain_input_shape(input_shape, 299, 75, include_top, weights)
     file_name = _base.h5_file_name("inception_v3" + _base.TF_KERNELS, include_top)
-    weights_path = _base.resolve_weights(weights, file_name, _URL + file_name)
-    img_input = _base.image_input(input_tensor, input_shape)
+    img_input, weights_path = _base.start(
+        weights, include_top, classes, pooling, classifier_activation, input_tensor,
+        input_shape, 299, 75, file_name, _URL + file_name,
+    )  # fmt: skip
     x = conv2d_bn(img_input, 32, 3, 3, strides=(2, 2), padding="valid")
     x = conv2d_bn(x, 32, 3, 3, padding="valid")
     x = conv2d_bn(x, 64, 3, 3)

@@ -85,13 +85,11 @@ def ResNet(
     weights_name=None,
 ):
     """The network around ``stack_fn``'s residual stages (v1 when ``preact`` is False)."""
-    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
-    input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
     file_name = _base.h5_file_name(f"{weights_name}{_base.TF_KERNELS}", include_top)
-    weights_path = _base.resolve_weights(
-        weights, file_name if weights_name else None, BASE_WEIGHTS_URL + file_name
-    )
-    img_input = _base.image_input(input_tensor, input_shape)
+    img_input, weights_path = _base.start(
+        weights, include_top, classes, pooling, classifier_activation, input_tensor,
+        input_shape, 224, 32, file_name if weights_name else None, BASE_WEIGHTS_URL + file_name,
+    )  # fmt: skip
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     if not preact:

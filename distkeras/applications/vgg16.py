@@ -27,11 +27,11 @@ def build_vgg(
     name,
 ):
     """Five blocks of ``convs_per_block[i]`` convolutions (64, 128, 256, 512, 512 filters)."""
-    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
-    input_shape = _base.obtain_input_shape(input_shape, 224, 32, include_top, weights)
     file_name = _base.h5_file_name(family + _base.TF_KERNELS, include_top)
-    weights_path = _base.resolve_weights(weights, file_name, _URL.format(family, file_name))
-    img_input = _base.image_input(input_tensor, input_shape)
+    img_input, weights_path = _base.start(
+        weights, include_top, classes, pooling, classifier_activation, input_tensor,
+        input_shape, 224, 32, file_name, _URL.format(family, file_name),
+    )  # fmt: skip
     x = img_input
     for block, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block), 1):
         for i in range(1, convs + 1):

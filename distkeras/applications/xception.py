@@ -52,11 +52,11 @@ def Xception(
     Example:
         >>> model = Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
     """
-    _base.check_arguments(weights, include_top, classes, pooling, classifier_activation)
-    input_shape = _base.obtain_input_shape(input_shape, 299, 71, include_top, weights)
     file_name = _base.h5_file_name("xception" + _base.TF_KERNELS, include_top)
-    weights_path = _base.resolve_weights(weights, file_name, _URL + file_name)
-    img_input = _base.image_input(input_tensor, input_shape)
+    img_input, weights_path = _base.start(
+        weights, include_top, classes, pooling, classifier_activation, input_tensor,
+        input_shape, 299, 71, file_name, _URL + file_name,
+    )  # fmt: skip
     x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(img_input)
     x = layers.BatchNormalization(axis=-1, name="block1_conv1_bn")(x)
     x = layers.Activation("relu", name="block1_conv1_act")(x)
