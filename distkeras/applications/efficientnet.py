@@ -11,19 +11,18 @@ import math
 
 from distkeras import layers
 from distkeras.applications import _base, imagenet_utils
+from distkeras.applications.mbconv import (
+    CONV_KERNEL_INITIALIZER,
+    DENSE_KERNEL_INITIALIZER,
+    conv,
+    residual,
+    squeeze_excite,
+)
 
 __all__ = [f"EfficientNetB{i}" for i in range(8)] + ["preprocess_input", "decode_predictions"]
 
 BASE_WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
-CONV_KERNEL_INITIALIZER = {
-    "class_name": "VarianceScaling",
-    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
-}
-DENSE_KERNEL_INITIALIZER = {
-    "class_name": "VarianceScaling",
-    "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
-}
 # (kernel_size, repeats, filters_in, filters_out, expand_ratio, strides) of the seven stages;
 # every block skips its identity when shapes allow and squeezes to 1/4 of filters_in.
 DEFAULT_BLOCKS = (
@@ -53,10 +52,7 @@ def _block(x, activation, drop_rate, name, filters_in, filters_out, kernel_size,
     inputs = x
     filters = filters_in * expand
     if expand != 1:
-        x = layers.Conv2D(
-            filters, 1, padding="same", use_bias=False,
-            kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}expand_conv",
-        )(x)  # fmt: skip
+        x = conv(filters, 1, name=f"{name}expand_conv")(x)
         x = layers.BatchNormalization(axis=3, name=f"{name}expand_bn")(x)
         x = layers.Activation(activation, name=f"{name}expand_activation")(x)
     if strides == 2:
@@ -68,28 +64,10 @@ def _block(x, activation, drop_rate, name, filters_in, filters_out, kernel_size,
     )(x)  # fmt: skip
     x = layers.BatchNormalization(axis=3, name=f"{name}bn")(x)
     x = layers.Activation(activation, name=f"{name}activation")(x)
-    filters_se = max(1, int(filters_in * 0.25))
-    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(x)
-    se = layers.Reshape((1, 1, filters), name=f"{name}se_reshape")(se)
-    se = layers.Conv2D(
-        filters_se, 1, padding="same", activation=activation,
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_reduce",
-    )(se)  # fmt: skip
-    se = layers.Conv2D(
-        filters, 1, padding="same", activation="sigmoid",
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}se_expand",
-    )(se)  # fmt: skip
-    x = layers.multiply([x, se], name=f"{name}se_excite")
-    x = layers.Conv2D(
-        filters_out, 1, padding="same", use_bias=False,
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=f"{name}project_conv",
-    )(x)  # fmt: skip
+    x = squeeze_excite(x, filters, filters_in, 0.25, activation, name)
+    x = conv(filters_out, 1, name=f"{name}project_conv")(x)
     x = layers.BatchNormalization(axis=3, name=f"{name}project_bn")(x)
-    if strides == 1 and filters_in == filters_out:
-        if drop_rate > 0:  # drops whole samples' residual branches (stochastic depth)
-            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
-        x = layers.add([x, inputs], name=f"{name}add")
-    return x
+    return residual(x, inputs, strides, filters_in, filters_out, drop_rate, name)
 
 
 def EfficientNet(
@@ -147,10 +125,7 @@ def EfficientNet(
                 f_in, f_out, kernel, strides, expand,
             )  # fmt: skip
             b += 1
-    x = layers.Conv2D(
-        round_filters(1280), 1, padding="same", use_bias=False,
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name="top_conv",
-    )(x)  # fmt: skip
+    x = conv(round_filters(1280), 1, name="top_conv")(x)
     x = layers.BatchNormalization(axis=3, name="top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)
     x = _base.classifier_head(

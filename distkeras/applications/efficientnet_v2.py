@@ -11,7 +11,13 @@ import math
 
 from distkeras import initializers, layers
 from distkeras.applications import _base, imagenet_utils
-from distkeras.applications.efficientnet import CONV_KERNEL_INITIALIZER, DENSE_KERNEL_INITIALIZER
+from distkeras.applications.mbconv import (
+    CONV_KERNEL_INITIALIZER,
+    DENSE_KERNEL_INITIALIZER,
+    residual,
+    squeeze_excite,
+)
+from distkeras.applications.mbconv import conv as _conv
 
 __all__ = [
     *(f"EfficientNetV2{v}" for v in ("B0", "B1", "B2", "B3", "S", "M", "L")),
@@ -58,22 +64,6 @@ _VARIANTS = {
 }
 
 
-def _conv(filters, kernel_size, strides=1, activation=None, name=None):
-    return layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=activation is not None,
-        activation=activation, kernel_initializer=CONV_KERNEL_INITIALIZER, name=name,
-    )  # fmt: skip
-
-
-def _squeeze_excite(x, filters, filters_in, se_ratio, activation, name):
-    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(x)
-    se = layers.Reshape((1, 1, filters), name=f"{name}se_reshape")(se)
-    filters_se = max(1, int(filters_in * se_ratio))
-    se = _conv(filters_se, 1, activation=activation, name=f"{name}se_reduce")(se)
-    se = _conv(filters, 1, activation="sigmoid", name=f"{name}se_expand")(se)
-    return layers.multiply([x, se], name=f"{name}se_excite")
-
-
 def _block(x, fused, f_in, f_out, expand, kernel, strides, se_ratio, momentum, act, drop, name):
     """MBConv (1x1 expand, depthwise) or fused MBConv (one kxk expand), then SE and projection."""
     inputs = x
@@ -91,7 +81,7 @@ def _block(x, fused, f_in, f_out, expand, kernel, strides, se_ratio, momentum, a
         x = layers.BatchNormalization(axis=3, momentum=momentum, name=f"{name}bn")(x)
         x = layers.Activation(act, name=f"{name}activation")(x)
     if 0 < se_ratio <= 1:
-        x = _squeeze_excite(x, filters, f_in, se_ratio, act, name)
+        x = squeeze_excite(x, filters, f_in, se_ratio, act, name)
     # A fused block without expansion does its kxk (strided) conv here, as the projection.
     spatial = fused and expand == 1
     k, s = (kernel, strides) if spatial else (1, 1)
@@ -99,11 +89,8 @@ def _block(x, fused, f_in, f_out, expand, kernel, strides, se_ratio, momentum, a
     x = layers.BatchNormalization(axis=3, momentum=momentum, name=f"{name}project_bn")(x)
     if spatial:
         x = layers.Activation(act, name=f"{name}project_activation")(x)
-    if strides == 1 and f_in == f_out:
-        if drop:  # Keras passes the drop-connect rate here (it names it survival_probability)
-            x = layers.Dropout(drop, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
-        x = layers.add([x, inputs], name=f"{name}add")
-    return x
+    # Keras passes the drop-connect rate as `drop` (it names it survival_probability).
+    return residual(x, inputs, strides, f_in, f_out, drop, name)
 
 
 def EfficientNetV2(
