@@ -152,6 +152,28 @@ def start(
     return image_input(input_tensor, input_shape), weights_path
 
 
+def conv_bn(
+    x: KerasTensor,
+    filters: int,
+    kernel_size,
+    strides,
+    padding: str,
+    activation,
+    names: tuple = (None, None, None),
+) -> KerasTensor:
+    """The Inception families' unit: Conv2D without bias, BatchNormalization without scale
+    (the activation that follows makes a scale redundant), then ``activation`` unless None.
+    ``names`` are the three layers' names (None: automatic)."""
+    conv_name, bn_name, act_name = names
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=conv_name
+    )(x)
+    x = layers.BatchNormalization(axis=3, scale=False, name=bn_name)(x)
+    if activation is None:
+        return x
+    return layers.Activation(activation, name=act_name)(x)
+
+
 def classifier_head(
     x: KerasTensor,
     include_top: bool,

@@ -31,15 +31,8 @@ class CustomScaleLayer(Layer):
 
 def conv2d_bn(x, filters, kernel_size, strides=1, padding="same", activation="relu", name=None):
     """Conv without bias, BatchNormalization without scale, then ``activation``."""
-    x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name
-    )(x)
-    x = layers.BatchNormalization(axis=3, scale=False, name=None if name is None else f"{name}_bn")(
-        x
-    )
-    if activation is not None:
-        x = layers.Activation(activation, name=None if name is None else f"{name}_ac")(x)
-    return x
+    names = (None, None, None) if name is None else (name, f"{name}_bn", f"{name}_ac")
+    return _base.conv_bn(x, filters, kernel_size, strides, padding, activation, names)
 
 
 def inception_resnet_block(x, scale: float, block_type: str, block_idx: int, activation="relu"):

@@ -18,15 +18,8 @@ _URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v
 
 def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name=None):
     """Conv (no bias), BatchNormalization without scale (ReLU follows), ReLU."""
-    conv_name = bn_name = None
-    if name is not None:
-        conv_name, bn_name = f"{name}_conv", f"{name}_bn"
-    x = layers.Conv2D(
-        filters, (num_row, num_col), strides=strides, padding=padding, use_bias=False,
-        name=conv_name,
-    )(x)  # fmt: skip
-    x = layers.BatchNormalization(axis=3, scale=False, name=bn_name)(x)
-    return layers.Activation("relu", name=name)(x)
+    names = (None, None, None) if name is None else (f"{name}_conv", f"{name}_bn", name)
+    return _base.conv_bn(x, filters, (num_row, num_col), strides, padding, "relu", names)
 
 
 def _avg_pool_branch(x, filters):
