@@ -14,6 +14,7 @@ corrections are Python numbers on the host: nothing in a step waits for the devi
 
 from __future__ import annotations
 
+import operator
 import re
 import warnings
 from collections.abc import Iterable
@@ -123,6 +124,8 @@ class Optimizer:
         self._learning_rate = None
         self._trainable_variables: list[Tensor] = []
         self._var_index: dict[int, int] = {}
+        # (the built list, its ids): apply()'s test that it was handed the built variables.
+        self._built_ids: tuple[list, tuple[int, ...]] | None = None
         self._slots: dict[str, list[Tensor]] = {}
         self._tracked: list[Tensor] = []
         self._scalar_mirrors: list[tuple[str, Tensor]] = []
@@ -388,10 +391,10 @@ class Optimizer:
             # A user's train_step under several workers: all-reduce before reading them.
             grads = Optimizer.gradient_sync(grads, variables)
         groups = self._groups if self._groups is not None else self._make_groups()
-        if _are_own_grads(grads, variables, self._trainable_variables):
+        if self._are_own_grads(grads, variables):
             # A train_step passing each built variable's .grad (Keras's guide): step()'s path.
             work = grads_from_params(groups)
-            missing = sum(g is None for g in grads)
+            missing = len(grads) - sum(len(g) for _, g in work)
         else:
             work, missing = match_grads(groups, self._locate, grads, variables)
         if not work:
@@ -404,6 +407,21 @@ class Optimizer:
                 stacklevel=2,
             )
         self._apply_work(work)
+
+    def _are_own_grads(self, grads: list, variables: list) -> bool:
+        """Whether ``grads`` are exactly ``v.grad`` of the built variables, in the built order.
+
+        Compares object ids with ``map`` (C loops, no per-parameter Python bytecode); the
+        built list's ids are computed once per built list. All the objects compared are alive
+        (held by the lists), so equal ids mean the same objects.
+        """
+        built = self._trainable_variables
+        cached = self._built_ids
+        if cached is None or cached[0] is not built or len(cached[1]) != len(built):
+            cached = self._built_ids = (built, tuple(map(id, built)))
+        if tuple(map(id, variables)) != cached[1]:
+            return False
+        return tuple(map(id, grads)) == tuple(map(id, map(_GRAD, variables)))
 
     def apply_gradients(self, grads_and_vars) -> Tensor:
         """Keras's ``apply_gradients([(grad, var), ...])``; returns ``iterations``."""
@@ -527,8 +545,4 @@ class Optimizer:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
-def _are_own_grads(grads: list, variables: list, built: list) -> bool:
-    """Whether ``grads`` are exactly ``v.grad`` of the built variables, in the built order."""
-    if len(variables) != len(built):
-        return False
-    return all(v is w and g is v.grad for g, v, w in zip(grads, variables, built))
+_GRAD = operator.attrgetter("grad")

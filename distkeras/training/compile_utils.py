@@ -118,6 +118,8 @@ class CompiledMetrics:
         ]
         self.entries: list[tuple[int, object, bool]] = []
         self.built = False
+        self._names: list[str] = []
+        self._metrics: list = []
 
     def build(self, y_true: list, y_pred: list, losses: list) -> None:
         self.entries = []
@@ -131,15 +133,24 @@ class CompiledMetrics:
                         losses[index] if losses else None,
                     )
                     self.entries.append((index, metric, is_weighted))
+        # Fixed from here on; result() reads them every step of a custom train_step.
+        multi = len(self.output_names) > 1
+        self._names = [
+            f"{self.output_names[i]}_{m.name}" if multi else m.name for i, m, _ in self.entries
+        ]
+        self._metrics = [m for _, m, _ in self.entries]
         self.built = True
 
     def names(self) -> list[str]:
-        multi = len(self.output_names) > 1
-        return [f"{self.output_names[i]}_{m.name}" if multi else m.name for i, m, _ in self.entries]
+        return list(self._names)
 
     @property
     def metrics(self) -> list:
-        return [m for _, m, _ in self.entries]
+        return list(self._metrics)
+
+    def results(self) -> dict:
+        """Each metric's ``result()`` by name (empty before the first update)."""
+        return {name: m.result() for name, m in zip(self._names, self._metrics)}
 
     def update_state(self, y_true: list, y_pred: list, sample_weight) -> None:
         for index, metric, weighted in self.entries:

@@ -99,7 +99,7 @@ class CompileMetrics(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         compiled = self._compiled()
-        names = self._model._output_names()
+        names = self._model._step_output_names()
         y_pred = flatten_outputs(y_pred, names, "y_pred")
         y_true = [None] * len(y_pred) if y_true is None else flatten_outputs(y_true, names, "y")
         if not compiled.built:
@@ -110,9 +110,7 @@ class CompileMetrics(Metric):
 
     def result(self) -> dict:
         compiled = self._compiled()
-        if not compiled.built:
-            return {}
-        return {name: m.result() for name, m in zip(compiled.names(), compiled.metrics)}
+        return compiled.results()
 
     def reset_state(self) -> None:
         self._compiled().reset_state()
@@ -142,6 +140,7 @@ class StepCache:
         self.params = list(model.parameters())
         self.reg_terms = model.regularization_terms()
         self.layer_ids = {id(m) for m in model.modules()}
+        self.output_names: list[str] | None = None  # read after the model's first call
 
     @property
     def valid(self) -> bool:
@@ -159,6 +158,17 @@ class KerasSteps:
             cache = StepCache(self)
             object.__setattr__(self, "_step_cache", cache)
         return cache
+
+    def _step_output_names(self) -> list[str]:
+        # The output names, computed once per fit with the model's own steps (read after
+        # a forward pass, so a subclassed model's output structure is known by then).
+        cache = self.__dict__.get("_step_cache")
+        if cache is None:
+            return self._output_names()
+        names = cache.output_names
+        if names is None:
+            names = cache.output_names = self._output_names()
+        return names
 
     # ---------------------------------------------------------------- weight lists
     @property
@@ -254,7 +264,7 @@ class KerasSteps:
         del x, training  # the default does not use them, as in Keras
         losses = []
         if self._compiled_loss is not None:
-            names = self._output_names()
+            names = self._step_output_names()
             n = _batch_size(y_pred)
             total, _ = self._compiled_loss(
                 flatten_outputs(y, names, "y"),
@@ -353,6 +363,8 @@ def _takes_training(method) -> bool:
 
 
 def _batch_size(structure) -> int:
+    if type(structure) is torch.Tensor and structure.ndim:  # the per-step case
+        return int(structure.shape[0])
     for value in flatten(structure):
         if value is not None and hasattr(value, "shape") and len(value.shape):
             return int(value.shape[0])
