@@ -174,6 +174,32 @@ def conv_bn(
     return layers.Activation(activation, name=act_name)(x)
 
 
+def constructor(build, func_name: str, default_name: str, doc: str, module: str):
+    """A public model function with Keras's standard signature (``include_top`` ...
+    ``name``, ``name`` defaulting to ``default_name``) that calls ``build`` with those eight
+    arguments in that order; one definition instead of one copy per variant."""
+
+    def model_fn(
+        include_top: bool = True,
+        weights="imagenet",
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes: int = 1000,
+        classifier_activation="softmax",
+        name: str = default_name,
+    ):
+        return build(
+            include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation, name,
+        )  # fmt: skip
+
+    model_fn.__name__ = model_fn.__qualname__ = func_name
+    model_fn.__doc__ = doc
+    model_fn.__module__ = module
+    return model_fn
+
+
 def classifier_head(
     x: KerasTensor,
     include_top: bool,

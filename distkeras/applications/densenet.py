@@ -81,59 +81,27 @@ def DenseNet(
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 
-def DenseNet121(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "densenet121",
-):
+def _variant(blocks: list, func_name: str, doc: str):
+    def build(*args):
+        return DenseNet(blocks, *args)
+
+    return _base.constructor(build, func_name, func_name.lower(), doc, __name__)
+
+
+DenseNet121 = _variant(
+    [6, 12, 24, 16], "DenseNet121",
     """DenseNet121, as ``keras.applications.DenseNet121``.
 
     Example:
         >>> model = DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3))
-    """
-    return DenseNet(
-        [6, 12, 24, 16], include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, name,
-    )  # fmt: skip
-
-
-def DenseNet169(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "densenet169",
-):
-    """DenseNet169, as ``keras.applications.DenseNet169``."""
-    return DenseNet(
-        [6, 12, 32, 32], include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, name,
-    )  # fmt: skip
-
-
-def DenseNet201(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "densenet201",
-):
-    """DenseNet201, as ``keras.applications.DenseNet201``."""
-    return DenseNet(
-        [6, 12, 48, 32], include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, name,
-    )  # fmt: skip
+    """,
+)  # fmt: skip
+DenseNet169 = _variant(
+    [6, 12, 32, 32], "DenseNet169", """DenseNet169, as ``keras.applications.DenseNet169``."""
+)
+DenseNet201 = _variant(
+    [6, 12, 48, 32], "DenseNet201", """DenseNet201, as ``keras.applications.DenseNet201``."""
+)
 
 
 def preprocess_input(x, data_format: str | None = None):

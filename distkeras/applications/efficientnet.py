@@ -137,30 +137,17 @@ def EfficientNet(
 
 
 def _variant(index: int):
-    def constructor(
-        include_top: bool = True,
-        weights="imagenet",
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes: int = 1000,
-        classifier_activation="softmax",
-        name: str = f"efficientnetb{index}",
-    ):
-        return EfficientNet(
-            index, include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name,
-        )  # fmt: skip
+    def build(*args):
+        return EfficientNet(index, *args)
 
-    constructor.__name__ = constructor.__qualname__ = f"EfficientNetB{index}"
     width, depth, size, dropout = _VARIANTS[index]
-    constructor.__doc__ = (
+    doc = (
         f"EfficientNetB{index} (width {width}, depth {depth}, {size}x{size} default input, "
         f"dropout {dropout}), as ``keras.applications.EfficientNetB{index}``.\n\n"
         "    Example:\n"
         f"        >>> model = EfficientNetB{index}(weights=None, input_shape=(32, 32, 3))\n"
     )
-    return constructor
+    return _base.constructor(build, f"EfficientNetB{index}", f"efficientnetb{index}", doc, __name__)
 
 
 EfficientNetB0 = _variant(0)

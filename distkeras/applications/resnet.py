@@ -116,59 +116,32 @@ def _v1_stacks(blocks3: int, blocks4: int):
     return stack_fn
 
 
-def ResNet50(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "resnet50",
-):
+def variant(stacks, preact: bool, func_name: str, weights_name: str, doc: str, module=__name__):
+    """The public ``ResNet...`` function for one depth (``weights_name``: its default model
+    name and its ImageNet file's stem)."""
+
+    def build(*args):
+        return ResNet(stacks, preact, True, *args, weights_name)
+
+    return _base.constructor(build, func_name, weights_name, doc, module)
+
+
+ResNet50 = variant(
+    _v1_stacks(4, 6), False, "ResNet50", "resnet50",
     """ResNet50, as ``keras.applications.ResNet50``.
 
     Example:
         >>> model = ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
-    """
-    return ResNet(
-        _v1_stacks(4, 6), False, True, include_top, weights, input_tensor, input_shape,
-        pooling, classes, classifier_activation, name, "resnet50",
-    )  # fmt: skip
-
-
-def ResNet101(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "resnet101",
-):
-    """ResNet101, as ``keras.applications.ResNet101``."""
-    return ResNet(
-        _v1_stacks(4, 23), False, True, include_top, weights, input_tensor, input_shape,
-        pooling, classes, classifier_activation, name, "resnet101",
-    )  # fmt: skip
-
-
-def ResNet152(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "resnet152",
-):
-    """ResNet152, as ``keras.applications.ResNet152``."""
-    return ResNet(
-        _v1_stacks(8, 36), False, True, include_top, weights, input_tensor, input_shape,
-        pooling, classes, classifier_activation, name, "resnet152",
-    )  # fmt: skip
+    """,
+)  # fmt: skip
+ResNet101 = variant(
+    _v1_stacks(4, 23), False, "ResNet101", "resnet101",
+    """ResNet101, as ``keras.applications.ResNet101``.""",
+)  # fmt: skip
+ResNet152 = variant(
+    _v1_stacks(8, 36), False, "ResNet152", "resnet152",
+    """ResNet152, as ``keras.applications.ResNet152``.""",
+)  # fmt: skip
 
 
 def preprocess_input(x, data_format: str | None = None):

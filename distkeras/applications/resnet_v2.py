@@ -7,7 +7,7 @@ He et al., "Identity Mappings in Deep Residual Networks" (ECCV 2016). Inputs are
 from __future__ import annotations
 
 from distkeras.applications import imagenet_utils
-from distkeras.applications.resnet import ResNet, stack_residual_blocks_v2
+from distkeras.applications.resnet import stack_residual_blocks_v2, variant
 
 __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "decode_predictions"]
 
@@ -23,59 +23,22 @@ def _v2_stacks(blocks3: int, blocks4: int):
     return stack_fn
 
 
-def ResNet50V2(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "resnet50v2",
-):
+ResNet50V2 = variant(
+    _v2_stacks(4, 6), True, "ResNet50V2", "resnet50v2",
     """ResNet50V2, as ``keras.applications.ResNet50V2``.
 
     Example:
         >>> model = ResNet50V2(weights=None, input_shape=(32, 32, 3), classes=10)
-    """
-    return ResNet(
-        _v2_stacks(4, 6), True, True, include_top, weights, input_tensor, input_shape,
-        pooling, classes, classifier_activation, name, "resnet50v2",
-    )  # fmt: skip
-
-
-def ResNet101V2(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "resnet101v2",
-):
-    """ResNet101V2, as ``keras.applications.ResNet101V2``."""
-    return ResNet(
-        _v2_stacks(4, 23), True, True, include_top, weights, input_tensor, input_shape,
-        pooling, classes, classifier_activation, name, "resnet101v2",
-    )  # fmt: skip
-
-
-def ResNet152V2(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "resnet152v2",
-):
-    """ResNet152V2, as ``keras.applications.ResNet152V2``."""
-    return ResNet(
-        _v2_stacks(8, 36), True, True, include_top, weights, input_tensor, input_shape,
-        pooling, classes, classifier_activation, name, "resnet152v2",
-    )  # fmt: skip
+    """, __name__,
+)  # fmt: skip
+ResNet101V2 = variant(
+    _v2_stacks(4, 23), True, "ResNet101V2", "resnet101v2",
+    """ResNet101V2, as ``keras.applications.ResNet101V2``.""", __name__,
+)  # fmt: skip
+ResNet152V2 = variant(
+    _v2_stacks(8, 36), True, "ResNet152V2", "resnet152v2",
+    """ResNet152V2, as ``keras.applications.ResNet152V2``.""", __name__,
+)  # fmt: skip
 
 
 def preprocess_input(x, data_format: str | None = None):
