@@ -65,21 +65,11 @@ def inception_resnet_block(x, scale: float, block_type: str, block_idx: int, act
     return x
 
 
-def InceptionResNetV2(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "inception_resnet_v2",
-):
-    """InceptionResNetV2, as ``keras.applications.InceptionResNetV2``.
-
-    Example:
-        >>> model = InceptionResNetV2(weights=None, include_top=False, input_shape=(75, 75, 3))
-    """
+def _inception_resnet_v2(
+    include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name,
+):  # fmt: skip
+    """The body of :func:`InceptionResNetV2` (Keras's standard arguments, in order)."""
     file_name = _base.h5_file_name("inception_resnet_v2" + _base.TF_KERNELS, include_top)
     img_input, weights_path = _base.start(
         weights, include_top, classes, pooling, classifier_activation, input_tensor,
@@ -122,6 +112,17 @@ def InceptionResNetV2(
     x = conv2d_bn(x, 1536, 1, name="conv_7b")
     x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(img_input, input_tensor, x, name, weights_path)
+
+
+InceptionResNetV2 = _base.constructor(
+    _inception_resnet_v2, "InceptionResNetV2", "inception_resnet_v2",
+    """InceptionResNetV2, as ``keras.applications.InceptionResNetV2``.
+
+    Example:
+        >>> model = InceptionResNetV2(weights=None, include_top=False, input_shape=(75, 75, 3))
+    """,
+    __name__,
+)  # fmt: skip
 
 
 def preprocess_input(x, data_format: str | None = None):

@@ -58,21 +58,11 @@ def _block_c(x, i):
     return layers.concatenate([b1, b3, d3, _avg_pool_branch(x, 192)], axis=3, name=f"mixed{9 + i}")
 
 
-def InceptionV3(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "inception_v3",
-):
-    """InceptionV3, as ``keras.applications.InceptionV3``.
-
-    Example:
-        >>> model = InceptionV3(weights=None, include_top=False, input_shape=(75, 75, 3))
-    """
+def _inception_v3(
+    include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name,
+):  # fmt: skip
+    """The body of :func:`InceptionV3` (Keras's standard arguments, in order)."""
     file_name = _base.h5_file_name("inception_v3" + _base.TF_KERNELS, include_top)
     img_input, weights_path = _base.start(
         weights, include_top, classes, pooling, classifier_activation, input_tensor,
@@ -106,6 +96,17 @@ def InceptionV3(
     x = _block_c(x, 1)
     x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(img_input, input_tensor, x, name, weights_path)
+
+
+InceptionV3 = _base.constructor(
+    _inception_v3, "InceptionV3", "inception_v3",
+    """InceptionV3, as ``keras.applications.InceptionV3``.
+
+    Example:
+        >>> model = InceptionV3(weights=None, include_top=False, input_shape=(75, 75, 3))
+    """,
+    __name__,
+)  # fmt: skip
 
 
 def preprocess_input(x, data_format: str | None = None):

@@ -49,25 +49,24 @@ def build_vgg(
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 
-def VGG16(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "vgg16",
-):
+def variant(convs_per_block: tuple, func_name: str, doc: str, module=__name__):
+    """The public ``VGG..`` function for one layout; ``func_name.lower()`` is its family."""
+    family = func_name.lower()
+
+    def build(*args):
+        return build_vgg(convs_per_block, family, *args)
+
+    return _base.constructor(build, func_name, family, doc, module)
+
+
+VGG16 = variant(
+    (2, 2, 3, 3, 3), "VGG16",
     """VGG16, as ``keras.applications.VGG16``.
 
     Example:
         >>> base = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="avg")
-    """
-    return build_vgg(
-        (2, 2, 3, 3, 3), "vgg16", include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name,
-    )  # fmt: skip
+    """,
+)  # fmt: skip
 
 
 def preprocess_input(x, data_format: str | None = None):

@@ -37,21 +37,11 @@ def _entry_block(x, filters: tuple[int, int], block: int, first_relu: bool):
     return layers.add([x, residual])
 
 
-def Xception(
-    include_top: bool = True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes: int = 1000,
-    classifier_activation="softmax",
-    name: str = "xception",
-):
-    """Xception, as ``keras.applications.Xception``.
-
-    Example:
-        >>> model = Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
-    """
+def _xception(
+    include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name,
+):  # fmt: skip
+    """The body of :func:`Xception` (Keras's standard arguments, in order)."""
     file_name = _base.h5_file_name("xception" + _base.TF_KERNELS, include_top)
     img_input, weights_path = _base.start(
         weights, include_top, classes, pooling, classifier_activation, input_tensor,
@@ -80,6 +70,17 @@ def Xception(
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
     x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(img_input, input_tensor, x, name, weights_path)
+
+
+Xception = _base.constructor(
+    _xception, "Xception", "xception",
+    """Xception, as ``keras.applications.Xception``.
+
+    Example:
+        >>> model = Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
+    """,
+    __name__,
+)  # fmt: skip
 
 
 def preprocess_input(x, data_format: str | None = None):
