@@ -10,29 +10,19 @@ transformation depends only on (seed, layer, step, global sample index), so the 
 must not show in any result.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from tests.distributed import jobs
+from tests.distributed import jobs, rank_results
 
 SCRIPT = jobs.SCRIPTS / "augmentation_equivalence.py"
-ATOL, RTOL = 2e-5, 1e-4  # summation order differs between 1 and N workers
 MATRIX = {"mpi2": (2, "mpi"), "torch2": (2, "torch")}
 
 
 def _run(tmp_path_factory, name: str, workers: int, backend: str) -> list[dict]:
-    def run_in(outdir: Path) -> jobs.Outcome:
-        command = jobs.launch_command(workers, backend, SCRIPT, str(outdir))
-        return jobs.run(command, outdir, jobs.worker_env())
-
-    outcome = jobs.once(tmp_path_factory, f"augmentation_{name}", run_in).check()
-    results = []
-    for rank in range(workers):
-        with np.load(outcome.outdir / f"rank{rank}.npz") as data:
-            results.append({key: data[key] for key in data.files})
-    return results
+    return rank_results.run_ranks(
+        tmp_path_factory, SCRIPT, f"augmentation_{name}", workers, backend
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +43,4 @@ def test_reference_trains_with_active_augmentation(reference):
 def test_workers_reproduce_one_worker(name, reference, tmp_path_factory):
     workers, backend = MATRIX[name]
     results = _run(tmp_path_factory, name, workers, backend)
-    for rank, result in enumerate(results):
-        assert int(result["world_size"]) == workers
-        assert sorted(result) == sorted(reference)
-        for key in sorted(reference):
-            if key != "world_size":
-                np.testing.assert_allclose(
-                    result[key], reference[key], rtol=RTOL, atol=ATOL, err_msg=f"rank {rank}: {key}"
-                )
+    rank_results.assert_ranks_match(results, reference, workers)
