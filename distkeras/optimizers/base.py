@@ -18,6 +18,7 @@ import operator
 import re
 import warnings
 from collections.abc import Iterable
+from itertools import chain
 
 import numpy as np
 import torch
@@ -124,8 +125,8 @@ class Optimizer:
         self._learning_rate = None
         self._trainable_variables: list[Tensor] = []
         self._var_index: dict[int, int] = {}
-        # (the built list, its ids): apply()'s test that it was handed the built variables.
-        self._built_ids: tuple[list, tuple[int, ...]] | None = None
+        # (built list, groups, the groups' order as built positions): for apply().
+        self._built_order: tuple | None = None
         self._slots: dict[str, list[Tensor]] = {}
         self._tracked: list[Tensor] = []
         self._scalar_mirrors: list[tuple[str, Tensor]] = []
@@ -391,9 +392,9 @@ class Optimizer:
             # A user's train_step under several workers: all-reduce before reading them.
             grads = Optimizer.gradient_sync(grads, variables)
         groups = self._groups if self._groups is not None else self._make_groups()
-        if self._are_own_grads(grads, variables):
+        work = self._own_grads_work(grads, variables, groups)
+        if work is not None:
             # A train_step passing each built variable's .grad (Keras's guide): step()'s path.
-            work = grads_from_params(groups)
             missing = len(grads) - sum(len(g) for _, g in work)
         else:
             work, missing = match_grads(groups, self._locate, grads, variables)
@@ -408,20 +409,33 @@ class Optimizer:
             )
         self._apply_work(work)
 
-    def _are_own_grads(self, grads: list, variables: list) -> bool:
-        """Whether ``grads`` are exactly ``v.grad`` of the built variables, in the built order.
+    def _own_grads_work(self, grads: list, variables: list, groups: list) -> list | None:
+        """step()'s work if ``grads`` are exactly ``v.grad`` of the built variables in the
+        built order (Keras's guide-style train_step), else None.
 
-        Compares object ids with ``map`` (C loops, no per-parameter Python bytecode); the
-        built list's ids are computed once per built list. All the objects compared are alive
-        (held by the lists), so equal ids mean the same objects.
+        Identity tests run as ``all(map(operator.is_, ...))`` (C loops, no per-parameter
+        Python bytecode, never ``Tensor.__eq__``), and each ``.grad`` is read once, by
+        ``grads_from_params``, which the update needs anyway. The groups' order in built
+        positions is computed once per built list and grouping.
         """
         built = self._trainable_variables
-        cached = self._built_ids
-        if cached is None or cached[0] is not built or len(cached[1]) != len(built):
-            cached = self._built_ids = (built, tuple(map(id, built)))
-        if tuple(map(id, variables)) != cached[1]:
-            return False
-        return tuple(map(id, grads)) == tuple(map(id, map(_GRAD, variables)))
+        if len(variables) != len(built) or not all(map(operator.is_, variables, built)):
+            return None
+        cached = self._built_order
+        if cached is None or cached[0] is not built or cached[1] is not groups:
+            index = {id(v): i for i, v in enumerate(built)}
+            order = tuple(index[id(p)] for group in groups for p in group.params)
+            # None: the groups hold the variables in built order (one device and dtype).
+            cached = (built, groups, None if order == tuple(range(len(built))) else order)
+            self._built_order = cached
+        work = grads_from_params(groups)
+        if len(work) == len(groups) and all(map(operator.is_, (w for w, _ in work), groups)):
+            # Every variable has a gradient: compare in the groups' order.
+            read = chain.from_iterable(g for _, g in work)
+            passed = grads if cached[2] is None else map(grads.__getitem__, cached[2])
+        else:  # some variables have no gradient (rare): compare with each .grad
+            read, passed = map(_GRAD, variables), grads
+        return work if all(map(operator.is_, passed, read)) else None
 
     def apply_gradients(self, grads_and_vars) -> Tensor:
         """Keras's ``apply_gradients([(grad, var), ...])``; returns ``iterations``."""

@@ -329,6 +329,40 @@ def test_apply_errors():
         optimizers.SGD().step()
 
 
+@pytest.mark.parametrize("case", ["own", "foreign", "missing", "reordered"])
+def test_apply_with_own_or_other_gradients_matches_sgd_formula(case):
+    # Mixed dtypes make two parameter groups, interleaved in the built order, so apply()'s
+    # "these are the variables' own .grad" test must map group order back to built order.
+    rng = np.random.default_rng(0)
+    values = [rng.normal(size=3) for _ in range(4)]
+    grads = [rng.normal(size=3) for _ in range(4)]
+    params = [
+        torch.nn.Parameter(torch.tensor(v, dtype=torch.float64 if i % 2 else torch.float32))
+        for i, v in enumerate(values)
+    ]
+    _set_grads(params, grads)
+    opt = optimizers.SGD(learning_rate=0.5)
+    opt.build(params)
+    passed = [p.grad for p in params]
+    expected = [v - 0.5 * g for v, g in zip(values, grads)]
+    variables = list(params)
+    if case == "foreign":  # a new tensor in place of one .grad: that one is used
+        passed[2] = torch.ones(3, dtype=params[2].dtype)
+        expected[2] = values[2] - 0.5
+    elif case == "missing":
+        params[1].grad = None
+        passed[1] = None
+        expected[1] = values[1]
+    elif case == "reordered":  # the same pairs in another order
+        passed, variables = passed[::-1], variables[::-1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt.apply(passed, variables)
+    assert any("Gradients do not exist" in str(w.message) for w in caught) == (case == "missing")
+    for p, e in zip(params, expected):
+        np.testing.assert_allclose(p.detach().numpy(), e, rtol=1e-6)
+
+
 def test_keras_style_custom_optimizer_with_update_step():
     class MomentumSum(optimizers.Optimizer):
         def __init__(self, learning_rate=0.1, **kwargs):
