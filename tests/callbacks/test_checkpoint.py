@@ -301,7 +301,7 @@ def test_keep_checkpoint_and_failed_backup_keeps_previous(tmp_path, monkeypatch)
     assert not backup_dir.exists()
 
 
-def test_batch_level_backup_resumes_at_start_of_epoch(tmp_path):
+def test_batch_level_backup_resumes_at_the_next_step(tmp_path):
     backup_dir = str(tmp_path / "backup")
 
     class InterruptMidEpoch(callbacks.Callback):
@@ -317,6 +317,7 @@ def test_batch_level_backup_resumes_at_start_of_epoch(tmp_path):
     state = torch.load(os.path.join(backup_dir, "backup.pt"), weights_only=True)
     # 5 batches per epoch: the last backup came after global batch 8 = batch 2 of epoch 1.
     assert (state["epoch"], state["batch"]) == (1, 2)
+    assert state["step"] == 3  # resumes at the step after the one saved, not the epoch start
     epochs_run = []
     _train(
         3,
