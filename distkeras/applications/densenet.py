@@ -104,11 +104,6 @@ DenseNet201 = _variant(
 )
 
 
-def preprocess_input(x, data_format: str | None = None):
-    """DenseNet's preprocessing: "torch" mode ([0, 1], then ImageNet mean and std)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="torch")
-
-
-def decode_predictions(preds, top: int = 5):
-    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.family_functions(
+    "DenseNet", "torch", __name__
+)

@@ -163,3 +163,35 @@ def decode_predictions(preds, top: int = 5) -> list[list[tuple]]:
         result.sort(key=lambda item: item[2], reverse=True)
         results.append(result)
     return results
+
+
+_MODE_TEXT = {
+    "caffe": "RGB to BGR, minus the ImageNet means",
+    "tf": "pixels scaled to [-1, 1]",
+    "torch": "[0, 1], then ImageNet mean and std",
+}
+
+
+def family_functions(family: str, mode: str, module: str):
+    """A family module's ``preprocess_input`` (fixed to ``mode``) and ``decode_predictions``,
+    as Keras gives every application module both."""
+
+    def preprocess_input_for_family(x, data_format: str | None = None):
+        return preprocess_input(x, data_format=data_format, mode=mode)
+
+    def decode_predictions_for_family(preds, top: int = 5):
+        return decode_predictions(preds, top=top)
+
+    preprocess_input_for_family.__doc__ = (
+        f'{family}\'s preprocessing: "{mode}" mode ({_MODE_TEXT[mode]}).'
+    )
+    decode_predictions_for_family.__doc__ = (
+        "See :func:`distkeras.applications.imagenet_utils.decode_predictions`."
+    )
+    for fn, name in (
+        (preprocess_input_for_family, "preprocess_input"),
+        (decode_predictions_for_family, "decode_predictions"),
+    ):
+        fn.__name__ = fn.__qualname__ = name
+        fn.__module__ = module
+    return preprocess_input_for_family, decode_predictions_for_family

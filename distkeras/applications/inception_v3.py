@@ -109,11 +109,6 @@ InceptionV3 = _base.constructor(
 )  # fmt: skip
 
 
-def preprocess_input(x, data_format: str | None = None):
-    """InceptionV3's preprocessing: "tf" mode (pixels scaled to [-1, 1])."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top: int = 5):
-    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.family_functions(
+    "InceptionV3", "tf", __name__
+)

@@ -112,11 +112,4 @@ def MobileNet(
     return _base.finish(img_input, input_tensor, x, name, weights_path)
 
 
-def preprocess_input(x, data_format: str | None = None):
-    """MobileNet's preprocessing: "tf" mode (pixels scaled to [-1, 1])."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top: int = 5):
-    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.family_functions("MobileNet", "tf", __name__)

@@ -144,11 +144,4 @@ ResNet152 = variant(
 )  # fmt: skip
 
 
-def preprocess_input(x, data_format: str | None = None):
-    """ResNet's preprocessing: "caffe" mode (RGB to BGR, minus the ImageNet means)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds, top: int = 5):
-    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.family_functions("ResNet", "caffe", __name__)

@@ -41,11 +41,4 @@ ResNet152V2 = variant(
 )  # fmt: skip
 
 
-def preprocess_input(x, data_format: str | None = None):
-    """ResNetV2's preprocessing: "tf" mode (pixels scaled to [-1, 1])."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top: int = 5):
-    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.family_functions("ResNetV2", "tf", __name__)

@@ -69,11 +69,4 @@ VGG16 = variant(
 )  # fmt: skip
 
 
-def preprocess_input(x, data_format: str | None = None):
-    """VGG's preprocessing: "caffe" mode (RGB to BGR, minus the ImageNet means)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds, top: int = 5):
-    """See :func:`distkeras.applications.imagenet_utils.decode_predictions`."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.family_functions("VGG", "caffe", __name__)

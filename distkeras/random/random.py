@@ -77,17 +77,9 @@ def _draw(seed, shape: tuple, device, fill, batch_aligned=None) -> torch.Tensor:
         stream, key = _per_sample_seed(seed)
         if stream is None:  # int seed: a fixed key, the same each call and step
             gen = streams.generator(device, key)
-            return _rows(fill, gen, shape, batch_aligned)
+            return streams.own_rows(fill, gen, shape, batch_aligned)
         return streams.per_sample_draw(stream, key, shape, device, fill, batch_aligned)
     return fill(streams.generator(device, draw_seed(seed)), shape)
-
-
-def _rows(fill, gen, shape, batch_aligned):
-    ctx = streams.SAMPLES
-    aligned = bool(shape) and shape[0] == ctx.local and batch_aligned is not False
-    if not aligned or ctx.local == ctx.global_size:
-        return fill(gen, shape)
-    return fill(gen, (ctx.global_size, *shape[1:]))[ctx.offset : ctx.offset + ctx.local]
 
 
 def _seeded_device() -> torch.device:

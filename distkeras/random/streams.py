@@ -137,9 +137,14 @@ def per_sample_draw(
     ``batch_aligned`` says whether dimension 0 is the batch; None decides by size (dimension 0
     equal to the rows this worker holds).
     """
+    gen = generator(device, SAMPLES.seed_for(stream, stream_key))
+    return own_rows(fill, gen, tuple(int(d) for d in shape), batch_aligned)
+
+
+def own_rows(fill, gen: torch.Generator, shape: tuple, batch_aligned: bool | None = None):
+    """``fill(gen, shape)``, drawn for the whole global batch when dimension 0 holds this
+    worker's rows of it, and sliced to those rows."""
     ctx = SAMPLES
-    gen = generator(device, ctx.seed_for(stream, stream_key))
-    shape = tuple(int(d) for d in shape)
     # A draw is batch-aligned only when it has this worker's rows (a layer called on other
     # data inside the step, e.g. a sub-batch, draws as given).
     aligned = len(shape) > 0 and shape[0] == ctx.local and batch_aligned is not False
