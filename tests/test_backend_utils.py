@@ -207,3 +207,25 @@ def test_custom_object_scope_nests_and_restores():
         assert serialization.get_custom_object("inner_fn") is None
         assert distkeras.activations.get("outer_fn") is act
     assert serialization.get_custom_object("outer_fn") is None
+
+
+def test_without_grad_turns_autograd_off_and_restores_it():
+    seen = []
+
+    @backend.without_grad
+    def probe(x, fail=False):
+        seen.append(torch.is_grad_enabled())
+        if fail:
+            raise RuntimeError("inside")
+        return x * 2
+
+    x = torch.ones(2, requires_grad=True)
+    assert probe(x).grad_fn is None and seen == [False]
+    assert torch.is_grad_enabled()
+    with pytest.raises(RuntimeError, match="inside"):
+        probe(x, fail=True)
+    assert torch.is_grad_enabled()  # restored after an exception
+    with torch.no_grad():
+        probe(x)
+        assert not torch.is_grad_enabled()  # a caller's no_grad stays in force
+    assert probe.__name__ == "probe"

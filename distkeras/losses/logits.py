@@ -22,8 +22,14 @@ _SHORTCUTS = {
 }
 
 
-def crossentropy_from_logits(fn, kwargs: dict, y_true, y_pred) -> torch.Tensor | None:
-    """``fn(y_true, y_pred, **kwargs)`` from ``y_pred``'s logits, or None if not applicable."""
+def crossentropy_from_logits(
+    fn, kwargs: dict, y_true, y_pred, reduction: str = "none"
+) -> torch.Tensor | None:
+    """``fn(y_true, y_pred, **kwargs)`` from ``y_pred``'s logits, or None if not applicable.
+
+    ``reduction="mean"`` lets the one-kernel case (2-D categorical) return the batch mean
+    directly; every other case still returns per-sample values, so callers look at ``ndim``.
+    """
     attached = getattr(y_pred, "_keras_logits", None)
     if attached is None:
         return None
@@ -37,6 +43,9 @@ def crossentropy_from_logits(fn, kwargs: dict, y_true, y_pred) -> torch.Tensor |
         target = y_true.to(logits.dtype) if y_true.dtype != logits.dtype else y_true
         if target.shape == logits.shape:
             return F.cross_entropy(
-                logits, target, reduction="none", label_smoothing=kwargs.get("label_smoothing", 0.0)
+                logits,
+                target,
+                reduction=reduction,
+                label_smoothing=kwargs.get("label_smoothing", 0.0),
             )
     return fn(y_true, logits, **{**kwargs, "from_logits": True})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from distkeras.backend import without_grad
 from distkeras.losses.base import apply_mask, get_mask, squeeze_or_expand_to_same_rank
 from distkeras.losses.logits import crossentropy_from_logits
 from distkeras.metrics.base import Metric
@@ -60,7 +61,7 @@ class Sum(Metric):
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), name="total")
 
-    @torch.no_grad()
+    @without_grad
     def update_state(self, values, sample_weight=None) -> None:
         mask = get_mask(values)
         values = self._tensor(values, dtype=self._torch_dtype)
@@ -92,10 +93,51 @@ class Mean(Metric):
     # workers, to one update with the global batch's mean).
     scalar_share: float = 1.0
 
+    # ``count``'s version counter (bumped by every in-place write: ``assign``, ``add_``, an
+    # all-reduce, a restore) when this metric last saw it non-negative and positive. While the
+    # counter still reads the positive mark, ``result()`` needs no zero guard; any other write
+    # in between makes it take the guarded path. -1: unknown.
+    _nonnegative_at: int = -1
+    _positive_at: int = -1
+
     def __init__(self, name: str = "mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), name="total")
         self.count = self.add_variable(shape=(), name="count")
+        self._count_steps: dict[float, torch.Tensor] = {}
+        self._mark_zero_count()
+
+    def _mark_zero_count(self) -> None:
+        try:
+            self._nonnegative_at, self._positive_at = self.count._version, -1
+        except RuntimeError:  # an inference-mode tensor has no version counter
+            self._nonnegative_at = self._positive_at = -1
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._mark_zero_count()
+
+    def _add_count(self, n: float) -> None:
+        """Adds ``n`` samples (a Python number) to ``count``, noting when it is known > 0."""
+        count = self.count
+        step = self._count_steps.get(n)
+        if step is None or step.dtype != count.dtype:
+            # A CPU 0-d tensor adds in one kernel call without wrapping a Python scalar; the
+            # few distinct batch sizes and shares of a fit are kept.
+            if len(self._count_steps) > 16:
+                self._count_steps.clear()
+            step = self._count_steps[n] = torch.tensor(n, dtype=count.dtype)
+        if self._nonnegative_at < 0:
+            count.add_(step)
+            return
+        version = count._version
+        known_nonnegative = version == self._nonnegative_at
+        known_positive = version == self._positive_at
+        count.add_(step)
+        if known_nonnegative and n >= 0:
+            self._nonnegative_at = count._version
+            if known_positive or n > 0:
+                self._positive_at = self._nonnegative_at
 
     def update_state(self, values, sample_weight=None) -> None:
         total = self.total
@@ -112,7 +154,7 @@ class Mean(Metric):
             share = Mean.scalar_share
             values = values.detach()
             total.add_(values if share == 1.0 else values * share)
-            self.count.add_(share)
+            self._add_count(share)
             return
         with torch.no_grad():
             self._update(values, sample_weight)
@@ -128,17 +170,20 @@ class Mean(Metric):
             self.count.add_(sample_weight.sum())
         elif values.ndim >= 1:
             self.total.add_(values.sum())
-            self.count.add_(values.shape[0])
+            self._add_count(values.shape[0])
         else:
             share = Mean.scalar_share
             self.total.add_(values if share == 1.0 else values * share)
-            self.count.add_(share)
+            self._add_count(share)
 
     def result(self) -> torch.Tensor:
-        # total / count, 0 where count is 0 (Keras's divide_no_nan): three kernels, read by
-        # every step of a guide-style train_step. torch functions, not the states' Python
-        # operators (Variable's array-operand conversion): a few microseconds a call.
+        # total / count, 0 where count is 0 (Keras's divide_no_nan). A guide-style train_step
+        # reads it every step: when this metric's own updates left count positive, one kernel;
+        # otherwise three. torch functions, not the states' Python operators (Variable's
+        # array-operand conversion): a few microseconds a call.
         count = self.count
+        if self._positive_at >= 0 and count._version == self._positive_at:
+            return torch.div(self.total, count)
         return torch.div(self.total, count).masked_fill_(torch.eq(count, 0), 0.0)
 
 
@@ -163,7 +208,7 @@ class MeanMetricWrapper(Mean):
         self._fn = fn
         self._fn_kwargs = kwargs
 
-    @torch.no_grad()
+    @without_grad
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         if (
             sample_weight is None
@@ -178,7 +223,7 @@ class MeanMetricWrapper(Mean):
                 if values.ndim > 1:
                     values = values.mean(dim=tuple(range(1, values.ndim)))
                 self.total.add_(values.sum())
-                self.count.add_(values.shape[0])
+                self._add_count(values.shape[0])
                 return
         mask = get_mask(y_pred)
         y_pred = self._tensor(y_pred)
@@ -197,7 +242,7 @@ class MeanMetricWrapper(Mean):
         if sample_weight is not None:
             self.count.add_(sample_weight.sum())
         else:
-            self.count.add_(values.shape[0] if values.ndim >= 1 else 1)
+            self._add_count(values.shape[0] if values.ndim >= 1 else 1)
 
     def _values(self, y_true, y_pred):
         # Same computation as the compiled loss for softmax/sigmoid outputs (from logits).

@@ -18,7 +18,6 @@ import operator
 import re
 import warnings
 from collections.abc import Iterable
-from itertools import chain
 
 import numpy as np
 import torch
@@ -125,8 +124,6 @@ class Optimizer:
         self._learning_rate = None
         self._trainable_variables: list[Tensor] = []
         self._var_index: dict[int, int] = {}
-        # (built list, groups, the groups' order as built positions): for apply().
-        self._built_order: tuple | None = None
         self._slots: dict[str, list[Tensor]] = {}
         self._tracked: list[Tensor] = []
         self._scalar_mirrors: list[tuple[str, Tensor]] = []
@@ -392,10 +389,10 @@ class Optimizer:
             # A user's train_step under several workers: all-reduce before reading them.
             grads = Optimizer.gradient_sync(grads, variables)
         groups = self._groups if self._groups is not None else self._make_groups()
-        work = self._own_grads_work(grads, variables, groups)
-        if work is not None:
+        own = self._own_grads_work(grads, variables, groups)
+        if own is not None:
             # A train_step passing each built variable's .grad (Keras's guide): step()'s path.
-            missing = len(grads) - sum(len(g) for _, g in work)
+            work, missing = own
         else:
             work, missing = match_grads(groups, self._locate, grads, variables)
         if not work:
@@ -409,33 +406,24 @@ class Optimizer:
             )
         self._apply_work(work)
 
-    def _own_grads_work(self, grads: list, variables: list, groups: list) -> list | None:
-        """step()'s work if ``grads`` are exactly ``v.grad`` of the built variables in the
-        built order (Keras's guide-style train_step), else None.
+    def _own_grads_work(self, grads: list, variables: list, groups: list) -> tuple | None:
+        """``(step()'s work, variables without a gradient)`` if ``grads`` are exactly
+        ``v.grad`` of the built variables in the built order (Keras's guide-style
+        train_step), else None.
 
         Identity tests run as ``all(map(operator.is_, ...))`` (C loops, no per-parameter
-        Python bytecode, never ``Tensor.__eq__``), and each ``.grad`` is read once, by
-        ``grads_from_params``, which the update needs anyway. The groups' order in built
-        positions is computed once per built list and grouping.
+        Python bytecode, never ``Tensor.__eq__``). Once both hold, step()'s work reads the same
+        ``.grad`` tensors, whatever order the groups keep the variables in.
         """
         built = self._trainable_variables
-        if len(variables) != len(built) or not all(map(operator.is_, variables, built)):
+        if variables is not built and (
+            len(variables) != len(built) or not all(map(operator.is_, variables, built))
+        ):
             return None
-        cached = self._built_order
-        if cached is None or cached[0] is not built or cached[1] is not groups:
-            index = {id(v): i for i, v in enumerate(built)}
-            order = tuple(index[id(p)] for group in groups for p in group.params)
-            # None: the groups hold the variables in built order (one device and dtype).
-            cached = (built, groups, None if order == tuple(range(len(built))) else order)
-            self._built_order = cached
+        if not all(map(operator.is_, grads, map(_GRAD, variables))):
+            return None
         work = grads_from_params(groups)
-        if len(work) == len(groups) and all(map(operator.is_, (w for w, _ in work), groups)):
-            # Every variable has a gradient: compare in the groups' order.
-            read = chain.from_iterable(g for _, g in work)
-            passed = grads if cached[2] is None else map(grads.__getitem__, cached[2])
-        else:  # some variables have no gradient (rare): compare with each .grad
-            read, passed = map(_GRAD, variables), grads
-        return work if all(map(operator.is_, passed, read)) else None
+        return work, len(grads) - sum(len(g) for _, g in work)
 
     def apply_gradients(self, grads_and_vars) -> Tensor:
         """Keras's ``apply_gradients([(grad, var), ...])``; returns ``iterations``."""
@@ -447,7 +435,7 @@ class Optimizer:
         """Multiplies the loss by ``loss_scale_factor`` (gradients are divided back)."""
         return loss * self.loss_scale_factor if self.loss_scale_factor is not None else loss
 
-    @torch.no_grad()
+    @backend.without_grad
     def _apply_work(self, work: list[tuple[ParamGroup, list[Tensor]]]) -> None:
         if self.loss_scale_factor is not None:
             work = [(g, torch._foreach_div(grads, self.loss_scale_factor)) for g, grads in work]

@@ -74,8 +74,20 @@ class CompiledLoss:
 
 def reduce_loss(loss, y_true, y_pred, sample_weight, local_size: int, global_size: int):
     """The loss over this worker's samples, normalised by the global element count."""
+    # Unweighted, unmasked batch means may come back already reduced (one kernel fewer);
+    # such a mean over this worker's samples is weighted below like any reduced value.
+    batch_mean = (
+        sample_weight is None
+        and local_size > 0
+        and getattr(y_pred, "_keras_mask", None) is None
+        and getattr(loss, "reduction", "sum_over_batch_size") == "sum_over_batch_size"
+    )
     values = crossentropy_from_logits(
-        getattr(loss, "fn", loss), getattr(loss, "_fn_kwargs", {}), y_true, y_pred
+        getattr(loss, "fn", loss),
+        getattr(loss, "_fn_kwargs", {}),
+        y_true,
+        y_pred,
+        reduction="mean" if batch_mean else "none",
     )
     if values is None:
         if y_pred.dtype in (torch.float16, torch.bfloat16):

@@ -265,15 +265,27 @@ class ArrayData:
         if device.type == "cuda":
             x, y, sw = (_pin(v) for v in (x, y, sw))
 
+        # CPU training on CPU arrays (the usual case): a batch is a slice, no .to() call.
+        on_cpu = device.type == "cpu" and all(
+            t.device.type == "cpu" for t in flatten([x, y, sw]) if isinstance(t, torch.Tensor)
+        )
+
         def take(t, start, size):
+            if type(t) is torch.Tensor and on_cpu:  # the per-step case
+                return t[start : start + size]
             if isinstance(t, np.ndarray):  # text goes to the string layers as numpy
                 return t[start : start + size]
             return t[start : start + size].to(device, non_blocking=non_blocking)
 
+        def take_all(structure, start, size):
+            if type(structure) is torch.Tensor:
+                return take(structure, start, size)
+            return map_structure(lambda t: take(t, start, size), structure)
+
         for start, size, global_size, first in layout:
             yield Batch(
-                x=map_structure(lambda t, s=start, n=size: take(t, s, n), x),
-                y=None if y is None else map_structure(lambda t, s=start, n=size: take(t, s, n), y),
+                x=take_all(x, start, size),
+                y=None if y is None else take_all(y, start, size),
                 sample_weight=None if sw is None else take(sw, start, size),
                 size=size,
                 global_size=global_size,

@@ -396,22 +396,22 @@ class StepContext:
         loss, per_output, y_true, y_pred = self._forward_loss(batch, training=False)
         self._track(loss, per_output, batch, y_true, y_pred)
 
+    @backend.without_grad
     def _track(self, loss, per_output, batch, y_true, y_pred) -> None:
-        with torch.no_grad():
-            # Sum of loss x global batch: summing it over workers and dividing by the
-            # samples seen gives the one-worker, batch-size-weighted epoch loss.
-            self.loss_total.add_(loss.detach().float(), alpha=batch.global_size)
-            if len(per_output) > 1:
-                if self.output_loss_totals is None:
-                    self.output_loss_totals = torch.zeros(len(per_output), device=self.device)
-                values = [
-                    v.detach().float() if v is not None else self.loss_total.new_zeros(())
-                    for v in per_output
-                ]
-                self.output_loss_totals.add_(torch.stack(values), alpha=batch.global_size)
-            self.samples_seen += batch.global_size
-            if self.metric_objects:
-                self.model._compiled_metrics.update_state(y_true, y_pred, batch.sample_weight)
+        # Sum of loss x global batch: summing it over workers and dividing by the
+        # samples seen gives the one-worker, batch-size-weighted epoch loss.
+        self.loss_total.add_(loss.detach().float(), alpha=batch.global_size)
+        if len(per_output) > 1:
+            if self.output_loss_totals is None:
+                self.output_loss_totals = torch.zeros(len(per_output), device=self.device)
+            values = [
+                v.detach().float() if v is not None else self.loss_total.new_zeros(())
+                for v in per_output
+            ]
+            self.output_loss_totals.add_(torch.stack(values), alpha=batch.global_size)
+        self.samples_seen += batch.global_size
+        if self.metric_objects:
+            self.model._compiled_metrics.update_state(y_true, y_pred, batch.sample_weight)
 
     # -------------------------------------------------------------------------- logs
     def _state_tensors(self) -> list[torch.Tensor]:

@@ -16,11 +16,13 @@ and summed before ``optimizer.apply`` reads them (``custom_loop.py``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import warnings
 
 import torch
 
+from distkeras.backend import without_grad
 from distkeras.metrics.base import Metric
 from distkeras.training.compile_utils import flatten_outputs
 from distkeras.utils.tree import flatten
@@ -97,6 +99,7 @@ class CompileMetrics(Metric):
     def _compiled(self):
         return self._model._compiled_metrics
 
+    @without_grad
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         compiled = self._compiled()
         names = self._model._step_output_names()
@@ -105,8 +108,7 @@ class CompileMetrics(Metric):
         if not compiled.built:
             losses = self._model._compiled_loss.losses if self._model._compiled_loss else None
             compiled.build(y_true, y_pred, losses)
-        with torch.no_grad():
-            compiled.update_state(y_true, y_pred, sample_weight)
+        compiled.update_state(y_true, y_pred, sample_weight)
 
     def result(self) -> dict:
         compiled = self._compiled()
@@ -197,10 +199,11 @@ class KerasSteps:
             from distkeras.layers.base import Layer
 
             return Layer.losses.fget(self)
-        from distkeras.layers.base import CALL_CONTEXT
-
+        loss_layers = _call_context().loss_layers  # only these hold losses of the last call
+        if not cache.reg_terms and not loss_layers:
+            return []
         losses = [reg(param) for reg, param in cache.reg_terms]
-        for layer in CALL_CONTEXT.loss_layers:  # only these hold losses of the last call
+        for layer in loss_layers:
             if id(layer) in cache.layer_ids:
                 losses.extend(layer._call_losses)
         return losses
@@ -360,6 +363,14 @@ def overrides_predict_step(model) -> bool:
 def _takes_training(method) -> bool:
     params = inspect.signature(method).parameters
     return "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+@functools.cache
+def _call_context():
+    # layers.base imports this module's callers; imported on first use, then kept.
+    from distkeras.layers.base import CALL_CONTEXT
+
+    return CALL_CONTEXT
 
 
 def _batch_size(structure) -> int:

@@ -73,3 +73,23 @@ def test_metric_and_loss_agree_when_a_probability_is_below_the_clip():
     np.testing.assert_allclose(loss.item(), expected, rtol=1e-6)
     np.testing.assert_allclose(metric.result().item(), expected, rtol=1e-6)
     assert expected > 20  # far from the clipped value
+
+
+def test_categorical_batch_mean_is_this_workers_share_of_the_global_batch():
+    # One worker holding 3 of a global batch of 8 contributes sum(its losses) / 8, whether the
+    # crossentropy comes back per sample or already averaged; masks and weights still apply.
+    rng = np.random.default_rng(2)
+    logits = torch.tensor(rng.standard_normal((3, 4)), dtype=torch.float32)
+    probs = activations.apply(activations.softmax, logits)
+    y = torch.tensor(np.eye(4, dtype="float32")[[1, 3, 0]])
+    per_sample = -(y * torch.log_softmax(logits, -1)).sum(-1)
+    cce = losses.get("categorical_crossentropy")
+    for local, global_ in ((3, 3), (3, 8)):
+        value = reduce_loss(cce, y, probs, None, local, global_)
+        np.testing.assert_allclose(value.item(), per_sample.sum().item() / global_, rtol=1e-6)
+    weights = torch.tensor([1.0, 0.0, 2.0])
+    value = reduce_loss(cce, y, probs, weights, 3, 8)
+    np.testing.assert_allclose(value.item(), (per_sample * weights).sum().item() / 8, rtol=1e-6)
+    summed = losses.CategoricalCrossentropy(reduction="sum")
+    value = reduce_loss(summed, y, probs, None, 3, 8)
+    np.testing.assert_allclose(value.item(), per_sample.sum().item(), rtol=1e-6)

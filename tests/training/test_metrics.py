@@ -229,6 +229,50 @@ def test_mean_and_sum_weighting_rules():
     assert float(metrics.Mean()([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])) == 2.0
 
 
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda m, update: m.count.assign(0.0),
+        lambda m, update: m.count.assign_sub(m.count.numpy()),
+        lambda m, update: m.count.copy_(torch.zeros(())),  # what an all-reduce or restore does
+        lambda m, update: (m.total.assign(0.0), m.count.assign(-1.0), update(m)),
+        lambda m, update: m.reset_state(),
+    ],
+    ids=["assign", "assign_sub", "copy_", "negative-then-update", "reset"],
+)
+def test_mean_result_is_zero_whenever_count_is_zero(write):
+    # result() skips its zero guard while the metric's own updates keep count positive; any
+    # other write to count must bring the guard back (divide_no_nan: 0, never NaN or inf).
+    for make, update in (
+        (metrics.Mean, lambda m: m.update_state(torch.tensor(2.0))),
+        (metrics.Mean, lambda m: m.update_state([1.0])),
+        (metrics.CategoricalAccuracy, lambda m: m.update_state(torch.eye(3)[:1], torch.eye(3)[:1])),
+    ):
+        m = make()
+        update(m)
+        assert float(m.result()) > 0.0
+        write(m, update)
+        assert float(m.count) == 0.0
+        assert float(m.result()) == 0.0
+
+
+def test_mean_result_with_negative_weights_reaching_zero_count():
+    m = metrics.Mean()
+    m.update_state([4.0], sample_weight=[1.0])
+    m.update_state([2.0], sample_weight=[-1.0])  # count back to 0, total 2
+    assert float(m.count) == 0.0 and float(m.result()) == 0.0
+
+
+def test_mean_result_after_updates_equals_total_over_count():
+    m = metrics.Mean()
+    values = RNG.normal(size=7).astype("float32")
+    for i, v in enumerate(values):
+        m.update_state(torch.tensor(v))
+        np.testing.assert_allclose(_np(m.result()), values[: i + 1].mean(), rtol=1e-6)
+    m.update_state([1.0], sample_weight=[0.0])  # adds nothing: still the same mean
+    np.testing.assert_allclose(_np(m.result()), values.mean(), rtol=1e-6)
+
+
 def test_root_mean_squared_error():
     m = metrics.RootMeanSquaredError()
     sq, ws = 0.0, 0.0
