@@ -96,6 +96,24 @@ def test_sequential_errors():
         distkeras.Sequential([layers.Dense(2)]).build()
 
 
+def test_sequential_checks_and_casts_every_new_batch_after_a_good_one():
+    # After one accepted batch, equal batches skip the checks; anything else still gets them.
+    model = distkeras.Sequential([distkeras.Input((4,)), layers.Activation("relu")])
+    good = torch.ones(3, 4)
+    assert model(good).dtype == torch.float32
+    assert model(good).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"expected shape \(None, 4\), received shape \(3, 5\)"):
+        model(torch.ones(3, 5))
+    assert model(torch.ones(3, 4, dtype=torch.float64)).dtype == torch.float32  # cast
+    assert model(torch.ones(3, 4, dtype=torch.int64)).dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # kept as is under autocast...
+        assert model(torch.ones(3, 4, dtype=torch.float64)).dtype == torch.float64
+    # ...which must not let the same float64 batch skip the cast outside it.
+    assert model(torch.ones(3, 4, dtype=torch.float64)).dtype == torch.float32
+    with pytest.raises(ValueError, match="expected shape"):
+        model(torch.ones(3, 4, 1))
+
+
 # ---------------------------------------------------------------------------- functional
 def two_input_model():
     a = distkeras.Input((4,), name="a")
