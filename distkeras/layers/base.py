@@ -325,10 +325,22 @@ class Layer(torch.nn.Module):
 
     # -------------------------------------------------------------------------- losses
     def add_loss(self, loss) -> None:
-        """Adds a scalar loss tensor for the current call (collected in ``losses``)."""
+        """Adds a scalar loss tensor for the current call (collected in ``losses``); a list
+        or tuple adds each of its losses, as Keras flattens them."""
         if CALL_CONTEXT.symbolic:
             return
+        if isinstance(loss, (list, tuple)):
+            for item in loss:
+                self.add_loss(item)
+            return
         if not isinstance(loss, torch.Tensor):
+            if hasattr(loss, "_keras_history"):  # a KerasTensor, outside any call()
+                raise NotImplementedError(
+                    f"Layer '{self.name}': add_loss() received a symbolic tensor outside "
+                    "call(). Like Keras 3, distkeras takes no symbolic losses on a functional "
+                    "model: add the loss from a layer's call() (a layer that calls "
+                    "self.add_loss(...)), or override compute_loss()."
+                )
             loss = torch.as_tensor(loss, dtype=torch.float32, device=backend.get_device())
         if not self._call_losses:
             CALL_CONTEXT.loss_layers.append(self)

@@ -205,6 +205,18 @@ def test_add_loss_collected_and_cleared_per_outermost_call():
     assert float(holder.losses[0]) == 2.5
 
 
+def test_add_loss_takes_lists_and_refuses_symbolic_losses_outside_call():
+    holder = layers.Layer()
+    holder.add_loss([torch.tensor(1.0), 2.0])
+    assert [float(v) for v in holder.losses] == [1.0, 2.0]
+    inputs = distkeras.Input((4,))
+    outputs = layers.Dense(2)(inputs)
+    model = distkeras.Model(inputs, outputs, name="vae")
+    # keras.io's functional VAE adds a symbolic KL term; Keras 3 refuses it too.
+    with pytest.raises(NotImplementedError, match="Layer 'vae': add_loss.. received a symbolic"):
+        model.add_loss(distkeras.ops.mean(outputs))
+
+
 def test_add_loss_counts_in_fit():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((6, 3)).astype("float32")
