@@ -334,7 +334,9 @@ class Layer(torch.nn.Module):
                 self.add_loss(item)
             return
         if not isinstance(loss, torch.Tensor):
-            if hasattr(loss, "_keras_history"):  # a KerasTensor, outside any call()
+            from distkeras.utils.general import is_keras_tensor
+
+            if is_keras_tensor(loss):  # a symbolic tensor, outside any call()
                 raise NotImplementedError(
                     f"Layer '{self.name}': add_loss() received a symbolic tensor outside "
                     "call(). Like Keras 3, distkeras takes no symbolic losses on a functional "

@@ -94,11 +94,12 @@ class Mean(Metric):
     scalar_share: float = 1.0
 
     # ``count``'s version counter (bumped by every in-place write: ``assign``, ``add_``, an
-    # all-reduce, a restore) when this metric last saw it non-negative and positive. While the
-    # counter still reads the positive mark, ``result()`` needs no zero guard; any other write
-    # in between makes it take the guarded path. -1: unknown.
-    _nonnegative_at: int = -1
-    _positive_at: int = -1
+    # all-reduce, a restore) when this metric's own writes last left it known non-negative,
+    # and whether it was then known positive. While the counter still reads that version and
+    # the count is positive, ``result()`` needs no zero guard; any other write in between
+    # makes it take the guarded path. -1: unknown.
+    _known_at: int = -1
+    _known_positive: bool = False
 
     def __init__(self, name: str = "mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -108,10 +109,11 @@ class Mean(Metric):
         self._mark_zero_count()
 
     def _mark_zero_count(self) -> None:
+        self._known_positive = False
         try:
-            self._nonnegative_at, self._positive_at = self.count._version, -1
+            self._known_at = self.count._version
         except RuntimeError:  # an inference-mode tensor has no version counter
-            self._nonnegative_at = self._positive_at = -1
+            self._known_at = -1
 
     def reset_state(self) -> None:
         super().reset_state()
@@ -121,23 +123,20 @@ class Mean(Metric):
         """Adds ``n`` samples (a Python number) to ``count``, noting when it is known > 0."""
         count = self.count
         step = self._count_steps.get(n)
-        if step is None or step.dtype != count.dtype:
+        if step is None:
             # A CPU 0-d tensor adds in one kernel call without wrapping a Python scalar; the
             # few distinct batch sizes and shares of a fit are kept.
             if len(self._count_steps) > 16:
                 self._count_steps.clear()
             step = self._count_steps[n] = torch.tensor(n, dtype=count.dtype)
-        if self._nonnegative_at < 0:
+        if self._known_at < 0:
             count.add_(step)
             return
-        version = count._version
-        known_nonnegative = version == self._nonnegative_at
-        known_positive = version == self._positive_at
+        known = count._version == self._known_at
         count.add_(step)
-        if known_nonnegative and n >= 0:
-            self._nonnegative_at = count._version
-            if known_positive or n > 0:
-                self._positive_at = self._nonnegative_at
+        if known and n >= 0:
+            self._known_at = count._version
+            self._known_positive = self._known_positive or n > 0
 
     def update_state(self, values, sample_weight=None) -> None:
         total = self.total
@@ -182,7 +181,7 @@ class Mean(Metric):
         # otherwise three. torch functions, not the states' Python operators (Variable's
         # array-operand conversion): a few microseconds a call.
         count = self.count
-        if self._positive_at >= 0 and count._version == self._positive_at:
+        if self._known_positive and count._version == self._known_at:
             return torch.div(self.total, count)
         return torch.div(self.total, count).masked_fill_(torch.eq(count, 0), 0.0)
 

@@ -245,8 +245,30 @@ def conform_input(model, symbolic: KerasTensor, value) -> torch.Tensor:
     """``value`` as a tensor of the Input's dtype (Keras casts inputs), shape-checked.
 
     Integer pixels feed a float model and float ids an Embedding; under autocast float data
-    keeps its precision (autocast picks the compute dtype).
+    keeps its precision (autocast picks the compute dtype). A tensor of the dtype and shape
+    last accepted as is for this Input (every step of a fit) skips the checks.
     """
+    accepted = model.__dict__.get("_accepted_inputs")
+    if type(value) is torch.Tensor and accepted is not None:
+        last = accepted.get(id(symbolic))
+        if last is not None and last[0] is symbolic and last[1:] == (value.dtype, value.shape):
+            return value
+    conformed = _conform(model, symbolic, value)
+    if (
+        conformed is value
+        and type(value) is torch.Tensor
+        and not torch.is_autocast_enabled(value.device.type)
+    ):
+        # Returned as is outside autocast: the Input's own dtype and an accepted shape.
+        model.__dict__.setdefault("_accepted_inputs", {})[id(symbolic)] = (
+            symbolic,
+            value.dtype,
+            value.shape,
+        )
+    return conformed
+
+
+def _conform(model, symbolic: KerasTensor, value):
     if symbolic.dtype == "string":
         return _conform_strings(model, symbolic, value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "USO":

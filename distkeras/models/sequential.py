@@ -139,24 +139,10 @@ class Sequential(Model):
         if input_layer is None or len(self._symbolic_outputs) < len(stack):
             self.build(tuple(inputs.shape))
             input_layer = self._input_layer
-        if type(inputs) is torch.Tensor and self.__dict__.get("_conformed") == (
-            input_layer,
-            inputs.dtype,
-            inputs.shape,
-        ):
-            pass  # the Input's dtype and the shape of a batch already checked: nothing to do
-        elif isinstance(inputs, torch.Tensor) or hasattr(inputs, "__array__"):
+        if isinstance(inputs, torch.Tensor) or hasattr(inputs, "__array__"):
             # A clear error naming the expected shape instead of a matmul failure deep inside,
             # and Keras's cast to the Input's dtype.
-            conformed = conform_input(self, input_layer.output, inputs)
-            if (
-                conformed is inputs
-                and type(inputs) is torch.Tensor
-                and not torch.is_autocast_enabled(inputs.device.type)
-            ):
-                # Returned as is outside autocast: the Input's own dtype, an accepted shape.
-                self.__dict__["_conformed"] = (input_layer, inputs.dtype, inputs.shape)
-            inputs = conformed
+            inputs = conform_input(self, input_layer.output, inputs)
         x = inputs
         for layer in stack:
             x = layer(x)

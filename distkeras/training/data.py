@@ -271,9 +271,8 @@ class ArrayData:
         )
 
         def take(t, start, size):
-            if type(t) is torch.Tensor and on_cpu:  # the per-step case
-                return t[start : start + size]
-            if isinstance(t, np.ndarray):  # text goes to the string layers as numpy
+            # Text goes to the string layers as numpy.
+            if on_cpu or isinstance(t, np.ndarray):
                 return t[start : start + size]
             return t[start : start + size].to(device, non_blocking=non_blocking)
 

@@ -114,6 +114,18 @@ def test_sequential_checks_and_casts_every_new_batch_after_a_good_one():
         model(torch.ones(3, 4, 1))
 
 
+def test_functional_model_checks_and_casts_every_new_batch_after_a_good_one():
+    inputs = distkeras.Input((4,), name="features")
+    model = distkeras.Model(inputs, layers.Activation("relu")(inputs))
+    assert model(torch.ones(3, 4)).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"Input 'features' .* expected shape \(None, 4\)"):
+        model(torch.ones(3, 5))
+    assert model(torch.ones(3, 4, dtype=torch.float64)).dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(torch.ones(3, 4, dtype=torch.float64)).dtype == torch.float64
+    assert model(torch.ones(3, 4, dtype=torch.float64)).dtype == torch.float32
+
+
 # ---------------------------------------------------------------------------- functional
 def two_input_model():
     a = distkeras.Input((4,), name="a")
