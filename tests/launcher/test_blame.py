@@ -3,8 +3,9 @@
 A worker that fails because of other ranks (they failed, left, or never arrived at a
 collective) writes a blame line (distkeras.distributed.comm.BLAME_MARKER) before it exits.
 Workers here import no torch: rank 0 writes that line and exits 1, rank 1 (the culprit)
-prints a stack report, or exits 3 by itself just after rank 0. Local workers and the mpiexec
-relays alike.
+prints a stack report, or exits 3 by itself just after rank 0 (it waits for a file rank 0
+writes as it exits, so the order does not depend on how loaded the machine is). Local workers
+and the mpiexec relays alike.
 """
 
 import os
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 WORKER = r"""
 import os, signal, sys, time
-rank, mode = int(os.environ["RANK"]), sys.argv[1]
+rank, mode, rank0_done = int(os.environ["RANK"]), sys.argv[1], sys.argv[2]
 if rank == 1:
     if mode == "stuck":
         print("distkeras: rank 1 has not reached all_reduce #9 (epoch 0, step 2), which rank 0 "
@@ -31,12 +32,15 @@ if rank == 1:
         time.sleep(60)
     # Fails by itself just after rank 0 reported it (a race the MPI backend can have).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    time.sleep(1.5)
+    while not os.path.exists(rank0_done):
+        time.sleep(0.05)
+    time.sleep(0.3)
     print("culprit error text", file=sys.stderr, flush=True)
     sys.exit(3)
 time.sleep(0.5)
 print("rank 0's own traceback", file=sys.stderr, flush=True)
 os.write(2, b"MARKER rank=0 culprits=1 rank 0 timed out in all_reduce #9: rank 1 did not arrive\n")
+open(rank0_done, "w").close()
 sys.exit(1)
 """.replace("MARKER", BLAME_MARKER.encode("unicode_escape").decode())
 
@@ -49,8 +53,11 @@ def test_the_report_names_the_culprit_and_hides_the_marker(tmp_path, backend, mo
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # A stuck culprit is killed after the grace period; one that ends by itself must do so
+    # well inside it.
+    grace = "1" if mode == "stuck" else "10"
     command = [sys.executable, "-m", "distkeras_launcher", "-n", "2", "--backend", backend,
-               "--grace-period", "1", str(script), mode]  # fmt: skip
+               "--grace-period", grace, str(script), mode, str(tmp_path / "rank0-done")]  # fmt: skip
     start = time.monotonic()
     out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert time.monotonic() - start < 20
