@@ -56,8 +56,9 @@ def test_the_report_names_the_culprit_and_hides_the_marker(tmp_path, backend, mo
     # A stuck culprit is killed after the grace period; one that ends by itself must do so
     # well inside it.
     grace = "1" if mode == "stuck" else "10"
+    done = tmp_path / "rank0-done"
     command = [sys.executable, "-m", "distkeras_launcher", "-n", "2", "--backend", backend,
-               "--grace-period", grace, str(script), mode, str(tmp_path / "rank0-done")]  # fmt: skip
+               "--grace-period", grace, str(script), mode, str(done)]  # fmt: skip
     start = time.monotonic()
     out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert time.monotonic() - start < 20
