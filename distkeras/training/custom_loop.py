@@ -16,7 +16,9 @@ Under several workers a user's step still trains the global-batch model:
 - at the end of each epoch the state of every metric in ``model.metrics`` is summed over
   workers, so the logged metrics are global. A scalar ``Mean`` update (``tracker.update_state
   (loss)``, once per step) counts as this worker's share of the global batch, so the summed
-  loss is the global batch's mean even when the workers' parts are unequal.
+  loss is the global batch's mean even when the workers' parts are unequal;
+- a preemption signal to any rank stops every rank after the same step: the vote rides in the
+  gradient all-reduce, as in the built-in step.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from distkeras.callbacks.base import LazyLogs
 from distkeras.layers.base import Layer
 from distkeras.metrics.reduction import Mean
 from distkeras.optimizers.base import Optimizer
+from distkeras.training import preemption
 from distkeras.training import steps as steps_module
 
 
@@ -43,6 +46,8 @@ class CustomStepRunner:
         self.reducer = None
         self._pending_resume = None
         self._last_share = 1.0
+        self._step_votes = None  # the ranks' summed stop vote from the last step's gradients
+        self._votes = preemption.VoteReader()
 
     @property
     def rng(self):
@@ -92,7 +97,7 @@ class CustomStepRunner:
             self.model._step_cache = steps_module.StepCache(self.model)
         data = steps_module.pack_x_y_sample_weight(batch.x, batch.y, batch.sample_weight)
         share = self._share(batch)
-        sync = None
+        sync = self._step_votes = None
         if self.reducer is not None:
             if len(self.model.trainable_weights) != self._param_count:
                 raise RuntimeError(
@@ -100,7 +105,7 @@ class CustomStepRunner:
                     "several workers build every weight before fit (give the model an Input "
                     "or call it)."
                 )
-            sync = _GradientSync(self.reducer, share, self.base.comm)
+            sync = _GradientSync(self.reducer, share, self.base.comm, vote)
             sync.start()
             Optimizer.gradient_sync = sync
         Mean.scalar_share = share
@@ -111,6 +116,7 @@ class CustomStepRunner:
             Mean.scalar_share = 1.0
         if sync is not None:
             sync.end(self.model.name)
+            self._step_votes = sync.votes
         if self._pending_resume is not None:
             self._restore_metrics(after_step=True)
 
@@ -133,7 +139,20 @@ class CustomStepRunner:
         return share
 
     def stop_agreed(self, local_vote: bool) -> bool:
-        return local_vote
+        """True on every rank once any rank was asked to stop (preemption), after the same step.
+
+        The vote rode along with the step's gradient all-reduce; a step that reduced no
+        gradients (no backward, no trainable weights) votes in a collective of its own.
+        """
+        if self.world_size == 1:
+            return local_vote
+        votes = self._step_votes
+        if votes is None:
+            from distkeras.distributed import sync
+
+            votes = torch.tensor(float(local_vote), device=self.base.device)
+            sync.all_reduce_sum([votes], self.base.comm)
+        return self._votes.agreed(votes)
 
     # ------------------------------------------------------------------------- state
     def reset_metrics(self, resume_state: dict | None = None) -> None:
@@ -239,25 +258,29 @@ class CustomStepRunner:
             self.reducer.close()
             self.reducer = None
         self.synced = False
+        self._votes = preemption.VoteReader()  # a vote in flight belongs to its fit only
         self.base.end_fit()
 
 
 class _GradientSync:
     """``Optimizer.gradient_sync`` for one user step: reduced gradients for ``apply``."""
 
-    def __init__(self, reducer, share: float, comm):
+    def __init__(self, reducer, share: float, comm, vote: bool = False):
         self.reducer, self.share, self.comm = reducer, share, comm
+        self.vote = 1.0 if vote else 0.0  # rides in the reducer's control slot
+        self.votes = None  # the sum over ranks, once a round of gradients is reduced
         self.applied = False
 
     def start(self) -> None:
-        self.reducer.prepare(grad_scale=self.share)
+        self.reducer.prepare(vote=self.vote, grad_scale=self.share)
 
     def __call__(self, grads: list, variables: list) -> list:
         reducer = self.reducer
         local = [getattr(v, "grad", None) for v in variables]
         if reducer.active:
             reducer.finish()
-            reducer.prepare(grad_scale=self.share)  # a second backward in this step (a GAN)
+            self.votes = reducer.votes().clone()  # the next prepare() overwrites the slot
+            reducer.prepare(vote=self.vote, grad_scale=self.share)  # a second backward (a GAN)
         self.applied = True
         out, foreign = [], []
         for index, (grad, variable, before) in enumerate(zip(grads, variables, local)):

@@ -64,3 +64,34 @@ class PreemptionGuard:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+
+class VoteReader:
+    """Reads the ranks' summed stop vote after each step, the same way on every rank.
+
+    On a GPU the vote is read one step late: reading this step's sum would stall the host
+    every step, so it is copied to pinned memory behind the step's work and the previous
+    step's copy (complete by now) decides. All ranks read the same step's sum, so they still
+    stop after the same step. One reader serves one fit.
+    """
+
+    def __init__(self):
+        self._host = None
+        self._event = None
+
+    def agreed(self, votes) -> bool:
+        """``votes``: the 0-d sum over ranks for the step just done (any device)."""
+        import torch
+
+        if votes.device.type != "cuda":
+            return bool(votes > 0)
+        agreed = False
+        if self._event is not None:
+            self._event.synchronize()
+            agreed = bool(self._host > 0)
+        else:
+            self._host = torch.zeros((), dtype=votes.dtype, pin_memory=True)
+            self._event = torch.cuda.Event()
+        self._host.copy_(votes, non_blocking=True)
+        self._event.record()
+        return agreed

@@ -18,6 +18,7 @@ from distkeras import backend, distributed, mixed_precision
 from distkeras.callbacks.base import LazyLogs
 from distkeras.layers.base import CALL_CONTEXT
 from distkeras.training import data as data_module
+from distkeras.training import preemption
 from distkeras.training.compile_utils import flatten_outputs
 from distkeras.training.py_dataset_data import PyDatasetData
 from distkeras.training.randomness import TrainingRandomness
@@ -39,6 +40,7 @@ class StepContext:
         # so later fits reuse the compiled graphs.
         self.forward = torch.compile(model) if getattr(model, "jit_compile", False) else model
         self.rng = TrainingRandomness(model)  # per-sample random draws in training steps
+        self._votes = preemption.VoteReader()  # the ranks' stop vote after each step
 
     # ----------------------------------------------------------------------- set-up
     def begin_fit(self) -> None:
@@ -71,7 +73,7 @@ class StepContext:
             self.reducer.close()
             self.reducer = None
         self.prepared = False
-        self._vote_event = None  # a vote still in flight belongs to this fit only
+        self._votes = preemption.VoteReader()  # a vote in flight belongs to its fit only
 
     def make_data(
         self, x, y, sample_weight, batch_size, *, shuffle: bool, steps=None, whole: bool = False
@@ -272,31 +274,12 @@ class StepContext:
                 variable.copy_(saved)
 
     def stop_agreed(self, local_vote: bool) -> bool:
-        """True on every rank once any rank voted to stop in a step's all-reduce.
-
-        On a GPU the vote is read one step late: reading this step's sum would stall the
-        host every step, so it is copied to pinned memory behind the step's work and the
-        previous step's copy (complete by now) decides. All ranks read the same step's sum,
-        so they still stop after the same step.
-        """
+        """True on every rank once any rank voted to stop in a step's all-reduce."""
         if self.world_size == 1:
             return local_vote
         if self.reducer is None or not hasattr(self.reducer, "votes"):
             return local_vote
-        votes = self.reducer.votes()
-        if votes.device.type != "cuda":
-            return bool(votes > 0)
-        pending = getattr(self, "_vote_event", None)
-        agreed = False
-        if pending is not None:
-            pending.synchronize()
-            agreed = bool(self._vote_host > 0)
-        else:
-            self._vote_host = torch.zeros((), dtype=votes.dtype, pin_memory=True)
-            self._vote_event = torch.cuda.Event()
-        self._vote_host.copy_(votes, non_blocking=True)
-        self._vote_event.record()
-        return agreed
+        return self._votes.agreed(self.reducer.votes())
 
     # ------------------------------------------------------------------------- steps
     def _autocast(self):

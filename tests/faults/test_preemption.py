@@ -9,6 +9,7 @@ The job tells the test when to send the signal by writing a file in epoch 2 and 
 import json
 import signal
 
+import pytest
 import torch
 
 from distkeras.distributed import LocalCommunicator
@@ -70,16 +71,27 @@ def test_sigusr1_to_a_single_process_exits_75_and_the_rerun_resumes(tmp_path):
     _check_resumes(tmp_path, rerun, reference(workers=None))
 
 
-def test_a_signal_to_one_mpi_rank_stops_all_after_the_same_step(tmp_path):
-    # Only rank 0 is signalled; rank 1 learns it from the vote in the gradient all-reduce.
-    # Were it not to stop after the same step, it would wait in the next all-reduce.
+@pytest.mark.parametrize("backend", ["mpi", "torch"])
+@pytest.mark.parametrize("step", [None, "guide", "every-other"])
+def test_a_signal_to_one_rank_stops_all_after_the_same_step(tmp_path, backend, step):
+    # Only rank 0 is signalled, while it is in on_train_batch_end of epoch 2's step 5. Rank 1
+    # learns it from the vote in the next step's gradient all-reduce (the built-in step, or
+    # a model's own train_step), or, after a step that reduced no gradients, from a vote of
+    # its own. Were it not to stop after the same step, it would wait in the next all-reduce.
     ready = tmp_path / "ready"
-    job = Job(launcher("-n", 2, "--backend", "mpi", TINY_JOB, tmp_path, "--signal-ready", ready))
+    custom = ["--custom-step", step] if step else []
+    job = launcher("-n", 2, "--backend", backend, TINY_JOB, tmp_path, "--signal-ready", ready)
+    job = Job([*job, *custom])
     job.signal_when(ready, signal.SIGUSR1, to_writer=True)
     _, stderr = job.check(preemption.REQUEUE_EXIT_CODE)
     assert "failed" not in stderr
     position = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())
-    assert position == {"epoch": 1, "batch": 6}  # the step after the one rank 0 was signalled
+    # every-other: step 5 (the 26th call) trained nothing, so it voted at once.
+    assert position == {"epoch": 1, "batch": 5 if step == "every-other" else 6}
+    rerun = Job([*launcher("-n", 2, "--backend", backend, TINY_JOB, tmp_path), *custom])
+    rerun.check(0)
+    done = STEPS_PER_EPOCH + position["batch"] + 1
+    assert outputs(tmp_path)["batches"] == EPOCHS * STEPS_PER_EPOCH - done
 
 
 def test_a_worker_exiting_75_is_not_a_failure(tmp_path):

@@ -9,6 +9,8 @@ history (`history.json`) and the steps this run trained (`batches.json`); every 
     --kill-rank R        rank R SIGKILLs itself in epoch 2, step 6, on the first attempt only
     --signal-ready FILE  rank 0 writes its pid to FILE in epoch 2 after step 6 and waits until
                          a SIGTERM or SIGUSR1 reaches it (the test sends it), once per OUTDIR
+    --custom-step KIND   the model overrides train_step: "guide" (the keras.io guide's step)
+                         or "every-other" (it trains on every other batch only)
 """
 
 import argparse
@@ -16,10 +18,47 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from fault_callback import Fault  # beside this script, on sys.path as its folder
 
 import distkeras
 from distkeras import distributed, layers
+
+
+class GuideStep(distkeras.Sequential):
+    """The train_step of the keras.io guide "Customizing what happens in fit() with PyTorch"."""
+
+    def train_step(self, data):
+        x, y = data
+        self.zero_grad()
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        loss.backward()
+        weights = self.trainable_weights
+        with torch.no_grad():
+            self.optimizer.apply([v.value.grad for v in weights], weights)
+        for metric in self.metrics:
+            metric.update_state(loss) if metric.name == "loss" else metric.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+
+class EveryOtherStep(GuideStep):
+    """Trains on every other batch; on the others it only tracks the loss (no backward)."""
+
+    calls = 0
+
+    def train_step(self, data):
+        self.calls += 1
+        if self.calls % 2:
+            return super().train_step(data)
+        x, y = data
+        with torch.no_grad():
+            loss = self.compute_loss(y=y, y_pred=self(x, training=False))
+        self.metrics[0].update_state(loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
+MODELS = {None: distkeras.Sequential, "guide": GuideStep, "every-other": EveryOtherStep}
 
 
 def main() -> None:
@@ -27,6 +66,7 @@ def main() -> None:
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--kill-rank", type=int, default=-1)
     parser.add_argument("--signal-ready", default=None)
+    parser.add_argument("--custom-step", choices=["guide", "every-other"], default=None)
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
 
@@ -39,7 +79,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(320, 8)).astype("float32")
     y = (x @ rng.normal(size=(8, 1)) + 0.1 * rng.normal(size=(320, 1))).astype("float32")
-    model = distkeras.Sequential(
+    model = MODELS[args.custom_step](
         [distkeras.Input((8,)), layers.Dense(16, activation="relu"), layers.Dense(1)]
     )
     model.compile(optimizer=distkeras.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
