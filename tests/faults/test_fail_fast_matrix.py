@@ -4,7 +4,9 @@ Launch modes: distkeras-launch (default backend: MPI on CPU), --backend torch, -
 plain mpiexec, plain torchrun. Faults, injected by rank 1 at step 2 of a tiny fit
 (scripts/fail_fast_job.py): an exception, SIGKILL, sys.exit(3), sys.exit(0) (one rank leaving
 fit early is a failure of the job too), and SIGTERM sent to the launcher (distkeras-launch,
-mpiexec or torchrun) in the middle of training. In every cell:
+mpiexec or torchrun) in the middle of training. The exception and the SIGTERM are also tried
+on a model with Dropout that trains through its own train_step, where rank 1 raises inside
+the step, between backward() and optimizer.apply(). In every cell:
 
 * every rank ends within END_S seconds of the fault, and the job with a non-zero exit code;
 * the output names the failing rank with its error;
@@ -34,13 +36,14 @@ from tests.faults import REPO, SCRIPTS, worker_env
 JOB = SCRIPTS / "fail_fast_job.py"
 MODES = ("launch", "launch-torch", "launch-mpi", "mpiexec", "torchrun")
 FAULTS = ("raise", "kill", "exit3", "exit0", "term")
+CUSTOM_STEP_FAULTS = ("raise", "term")  # the faults whose path differs in a user's train_step
 END_S = 10.0  # from the fault to the end of every process of the job
 PARALLEL = 4
 START_TIMEOUT_S = 90.0
 
 
-def command(mode: str, folder: Path, fault: str) -> list[str]:
-    script = [str(JOB), str(folder), fault]
+def command(mode: str, folder: Path, fault: str, step: str = "built-in") -> list[str]:
+    script = [str(JOB), str(folder), fault, *(["custom"] if step == "custom" else [])]
     # SIGTERM: the ranks save and exit by themselves (75); a rank still alive after the grace
     # period is killed, and the default (10 s) would put that kill at the edge of END_S.
     launch = [sys.executable, "-m", "distkeras_launcher", "-n", "2", "--grace-period", "7"]
@@ -69,9 +72,11 @@ def _free_port() -> int:
 class Cell:
     """One job: started, faulted, watched until it and all its processes are gone."""
 
-    def __init__(self, mode: str, fault: str, root: Path, timeout_s: float = 30.0):
-        self.mode, self.fault, self.timeout_s = mode, fault, timeout_s
-        self.folder = root / f"{mode}-{fault}"
+    def __init__(
+        self, mode: str, fault: str, root: Path, timeout_s: float = 30.0, step: str = "built-in"
+    ):
+        self.mode, self.fault, self.timeout_s, self.step = mode, fault, timeout_s, step
+        self.folder = root / f"{mode}-{fault}-{step}"
         self.folder.mkdir()
         self.marker = uuid.uuid4().hex
         self.done = threading.Event()
@@ -93,7 +98,7 @@ class Cell:
         }
         with open(self.folder / "out", "wb") as out:
             proc = subprocess.Popen(
-                command(self.mode, self.folder, self.fault),
+                command(self.mode, self.folder, self.fault, self.step),
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
             fault_file = self.folder / ("ready" if self.fault == "term" else "fault")
@@ -193,13 +198,13 @@ def cells(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("fail_fast")
     # Only the cells this session runs (pytest -k selects some), in the order they run.
     wanted = [
-        (item.callspec.params["mode"], item.callspec.params["fault"])
+        (params["mode"], params["fault"], params.get("step", "built-in"))
         for item in request.session.items
         if item.module is request.module
         and hasattr(item, "callspec")
-        and "fault" in item.callspec.params
+        and "fault" in (params := item.callspec.params)
     ]
-    all_cells = {(m, f): Cell(m, f, root) for m, f in wanted}
+    all_cells = {(m, f, s): Cell(m, f, root, step=s) for m, f, s in wanted}
     start_cells(list(all_cells.values()))
     return all_cells
 
@@ -232,17 +237,20 @@ def expected_text(mode: str, fault: str) -> list:
     return ["distkeras: Training preempted"]
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize(
+    ("fault", "step"),
+    [*((f, "built-in") for f in FAULTS), *((f, "custom") for f in CUSTOM_STEP_FAULTS)],
+)
 @pytest.mark.parametrize("mode", MODES)
-def test_every_rank_ends_fast_named_and_nothing_is_left(cells, mode, fault):
-    cell = cells[(mode, fault)]
+def test_every_rank_ends_fast_named_and_nothing_is_left(cells, mode, fault, step):
+    cell = cells[(mode, fault, step)]
     assert cell.done.wait(START_TIMEOUT_S * 3), "the cell never finished"
     assert cell.error is None, cell.error
     tail = cell.output[-4000:]
     assert cell.fault_at is not None, f"the fault never happened:\n{tail}"
     assert cell.code != 0, f"exit code 0:\n{tail}"
     took, job = cell.ranks_ended - cell.fault_at, cell.ended - cell.fault_at
-    print(f"{mode} {fault}: exit {cell.code}; ranks gone {took:.1f} s, job {job:.1f} s after")
+    print(f"{mode} {fault} {step}: exit {cell.code}; ranks gone {took:.1f} s, job {job:.1f} s")
     assert took < END_S, f"the ranks ended {took:.1f} s after the fault:\n{tail}"
     assert job < 2 * END_S, f"the launcher exited {job:.1f} s after the fault:\n{tail}"
     assert not cell.leftovers, f"processes left behind: {cell.leftovers}\n{tail}"

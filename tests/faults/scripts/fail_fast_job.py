@@ -1,4 +1,4 @@
-"""A few training steps with one injected fault, for the fail-fast matrix: `... DIR FAULT`.
+"""A few training steps with one injected fault, for the fail-fast matrix: `... DIR FAULT [STEP]`.
 
 Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last rank for
 `stuck`) injects FAULT after noting the time in DIR/fault:
@@ -12,6 +12,10 @@ Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last
     gil      like stuck, in C code that holds the GIL (libc sleep through ctypes.PyDLL)
     extra    no fault in fit; afterwards rank 0 alone calls distributed.barrier() (DIR/fault is
              written just before), which rank 1, having ended, never joins
+
+STEP "custom" trains a model with Dropout through its own train_step (the keras.io guide's);
+there `raise` happens inside that step, after backward() has started the gradient all-reduce
+and before optimizer.apply() waits for it.
 """
 
 import ctypes
@@ -22,11 +26,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import distkeras
 from distkeras import distributed, layers
 
 folder, fault = Path(sys.argv[1]), sys.argv[2]
+custom = sys.argv[3:] == ["custom"]
 rank = distributed.rank()
 (folder / f"pid{rank}").write_text(str(os.getpid()))
 
@@ -44,7 +50,7 @@ class Fault(distkeras.callbacks.Callback):
             if batch >= 2:
                 time.sleep(0.05)  # keep training until the signal arrives
             return
-        if batch != 2 or rank != 1:
+        if batch != 2 or rank != 1 or (custom and fault == "raise"):
             return
         note("fault")
         if fault == "raise":
@@ -63,10 +69,33 @@ class Fault(distkeras.callbacks.Callback):
                 ctypes.PyDLL(None).sleep(max(1, int(end - time.monotonic())))
 
 
+class GuideStep(distkeras.Sequential):
+    steps = 0
+
+    def train_step(self, data):
+        x, y = data
+        self.zero_grad()
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        loss.backward()
+        self.steps += 1
+        if fault == "raise" and rank == 1 and self.steps == 3:
+            note("fault")
+            raise RuntimeError("injected failure on rank 1")
+        weights = self.trainable_weights
+        with torch.no_grad():
+            self.optimizer.apply([v.value.grad for v in weights], weights)
+        self.metrics[0].update_state(loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
 distkeras.utils.set_random_seed(1)
 x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
 y = x.sum(axis=1, keepdims=True)
-model = distkeras.Sequential([distkeras.Input((4,)), layers.Dense(1)])
+if custom:
+    model = GuideStep([distkeras.Input((4,)), layers.Dropout(0.2), layers.Dense(1)])
+else:
+    model = distkeras.Sequential([distkeras.Input((4,)), layers.Dense(1)])
 model.compile(optimizer="sgd", loss="mse")
 epochs = 400 if fault == "term" else 2
 model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[Fault()])
