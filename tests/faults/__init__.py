@@ -118,20 +118,24 @@ def tiny_job(outdir: Path, *options, workers: int | None = None, launcher_args=(
     return Job(launcher("-n", workers, "--backend", "torch", *launcher_args, *script))
 
 
-_REFERENCES: dict[int | None, tuple[Job, Path]] = {}
+_REFERENCES: dict[tuple, tuple[Job, Path]] = {}
 
 
-def start_reference(workers: int | None) -> None:
-    """Starts (once per session) the uninterrupted run: plain python, or N launched workers."""
-    if workers not in _REFERENCES:
+def start_reference(workers: int | None, *options) -> None:
+    """Starts (once per session) the uninterrupted run: plain python, or N launched workers.
+
+    ``options``: tiny_job.py options that change what is trained (``--custom-step KIND``).
+    """
+    key = (workers, *map(str, options))
+    if key not in _REFERENCES:
         outdir = Path(tempfile.mkdtemp(prefix="distkeras-fault-reference-"))
-        _REFERENCES[workers] = (tiny_job(outdir, workers=workers), outdir)
+        _REFERENCES[key] = (tiny_job(outdir, *options, workers=workers), outdir)
 
 
-def reference(workers: int | None) -> dict:
+def reference(workers: int | None, *options) -> dict:
     """The uninterrupted run's final weights and history (waits for it)."""
-    start_reference(workers)
-    job, outdir = _REFERENCES[workers]
+    start_reference(workers, *options)
+    job, outdir = _REFERENCES[(workers, *map(str, options))]
     job.check()
     return outputs(outdir)
 
