@@ -8,6 +8,8 @@ workers that import no torch, to check the launcher's bookkeeping in a second or
 
 import time
 
+import pytest
+
 from tests.faults import (
     EPOCHS,
     LIGHT_WORKER,
@@ -24,16 +26,20 @@ from tests.faults import (
 )
 
 
-def test_killed_worker_restarts_the_group_and_training_matches(tmp_path):
-    start_reference(workers=2)  # runs alongside the faulty job
-    job = tiny_job(tmp_path, "--kill-rank", 1, workers=2, launcher_args=["--max-restarts", 1])
+@pytest.mark.parametrize("step", [None, "guide"])
+def test_killed_worker_restarts_the_group_and_training_matches(tmp_path, step):
+    custom = ["--custom-step", step] if step else []  # the built-in step, or a train_step
+    start_reference(2, *custom)  # runs alongside the faulty job
+    job = tiny_job(
+        tmp_path, "--kill-rank", 1, *custom, workers=2, launcher_args=["--max-restarts", 1]
+    )
     _, stderr = job.check(0)
     assert "rank 1 failed (signal SIGKILL); stopping the other workers." in stderr
     assert "rank 1 failed; restarting all workers (restart 1/1)." in stderr
     # Every rank of both groups saw its restart count in distkeras.distributed.restart_count().
     assert restart_counts(tmp_path) == {(0, 0): 0, (0, 1): 0, (1, 0): 1, (1, 1): 1}
 
-    expected, got = reference(workers=2), outputs(tmp_path)
+    expected, got = reference(2, *custom), outputs(tmp_path)
     assert_same_weights(got["weights"], expected["weights"])
     # The second group resumed from the backup written at the end of epoch 1.
     assert got["batches"] == (EPOCHS - 1) * STEPS_PER_EPOCH
