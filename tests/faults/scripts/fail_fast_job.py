@@ -15,7 +15,7 @@ Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last
 
 STEP "custom" trains a model with Dropout through its own train_step (the keras.io guide's);
 there `raise` happens inside that step, after backward() has started the gradient all-reduce
-and before optimizer.apply() waits for it.
+and before optimizer.apply() waits for it, and `stuck` at the start of that step.
 """
 
 import ctypes
@@ -50,7 +50,7 @@ class Fault(distkeras.callbacks.Callback):
             if batch >= 2:
                 time.sleep(0.05)  # keep training until the signal arrives
             return
-        if batch != 2 or rank != 1 or (custom and fault == "raise"):
+        if batch != 2 or rank != 1 or (custom and fault in IN_STEP):
             return
         note("fault")
         if fault == "raise":
@@ -69,10 +69,16 @@ class Fault(distkeras.callbacks.Callback):
                 ctypes.PyDLL(None).sleep(max(1, int(end - time.monotonic())))
 
 
+IN_STEP = ("raise", "stuck")  # where the custom step injects the fault itself
+
+
 class GuideStep(distkeras.Sequential):
     steps = 0
 
     def train_step(self, data):
+        if fault == "stuck" and rank == 1 and self.steps == 2:
+            note("fault")
+            time.sleep(float(os.environ["DISTKERAS_TIMEOUT"]) + 6)
         x, y = data
         self.zero_grad()
         y_pred = self(x, training=True)
