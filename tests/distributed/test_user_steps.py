@@ -1,9 +1,10 @@
 """A model's own train_step under 2 workers trains the global-batch model (MPI, then torch).
 
 ``scripts/user_steps.py`` runs the keras.io guide's train_step override, the lower-level one
-with its own metrics, a two-optimizer step, a compute_loss override and an add_loss-only
-model, on 1 worker and on 2: everything must agree (float tolerance), so the gradients were
-summed before optimizer.apply read them and the logged metrics are global.
+with its own metrics, a two-optimizer step, a compute_loss override, an add_loss-only
+model and the guide's step on a model with Dropout, on 1 worker and on 2: everything must
+agree (float tolerance), so the gradients were summed before optimizer.apply read them, the
+logged metrics are global and the dropout masks are the 1-worker run's.
 """
 
 from __future__ import annotations

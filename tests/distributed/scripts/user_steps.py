@@ -55,6 +55,18 @@ def distill_model():
     return model
 
 
+def dropout_model():
+    """The guide's train_step on a model with Dropout: masks are drawn per sample, so the
+    2-worker run draws the 1-worker run's masks."""
+    custom_model = type(guide_model(distkeras))
+    inputs = distkeras.Input((6,))
+    hidden = distkeras.layers.Dense(8, activation="relu")(inputs)
+    outputs = distkeras.layers.Dense(1)(distkeras.layers.Dropout(0.3)(hidden))
+    model = custom_model(inputs, outputs)
+    model.compile(optimizer=distkeras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    return model
+
+
 def run(name, build, fit_kwargs, batch_size):
     calls = []
     set_random_seed(0)
@@ -88,6 +100,7 @@ def main(outdir: str) -> None:
         "two_optimizers": run("two_optimizers", lambda: two_optimizer_model(distkeras), {}, 16),
         # 15 = 8 + 7: uneven parts; batch-size-weighted trackers stay exact.
         "distill": run("distill", distill_model, {"shuffle": True}, 15),
+        "guide_dropout": run("guide_dropout", dropout_model, {"shuffle": True}, 16),
         "add_loss": run("add_loss", add_loss_model, {"shuffle": True}, 15),
     }
     rank = distributed.rank()
