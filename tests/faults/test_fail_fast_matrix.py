@@ -6,7 +6,8 @@ plain mpiexec, plain torchrun. Faults, injected by rank 1 at step 2 of a tiny fi
 fit early is a failure of the job too), and SIGTERM sent to the launcher (distkeras-launch,
 mpiexec or torchrun) in the middle of training. The exception and the SIGTERM are also tried
 on a model with Dropout that trains through its own train_step, where rank 1 raises inside
-the step, between backward() and optimizer.apply(). In every cell:
+the step, between backward() and optimizer.apply(). After fit, an exception in evaluate() and
+a SIGKILL in predict() (at their batch 1). In every cell:
 
 * every rank ends within END_S seconds of the fault, and the job with a non-zero exit code;
 * the output names the failing rank with its error;
@@ -37,6 +38,7 @@ JOB = SCRIPTS / "fail_fast_job.py"
 MODES = ("launch", "launch-torch", "launch-mpi", "mpiexec", "torchrun")
 FAULTS = ("raise", "kill", "exit3", "exit0", "term")
 CUSTOM_STEP_FAULTS = ("raise", "term")  # the faults whose path differs in a user's train_step
+AFTER_FIT_FAULTS = ("raise-evaluate", "kill-predict")  # in model.evaluate() / model.predict()
 END_S = 10.0  # from the fault to the end of every process of the job
 PARALLEL = 4
 START_TIMEOUT_S = 90.0
@@ -213,6 +215,7 @@ def cells(request, tmp_path_factory):
 # holds alternatives, any one of which must appear.
 def expected_text(mode: str, fault: str) -> list:
     launcher = mode.startswith("launch")
+    fault = fault.partition("-")[0]  # the same text in fit, evaluate and predict
     if fault == "raise":
         named = "rank 1 failed" if launcher else "rank 1 failed (RuntimeError"
         return [named, "RuntimeError: injected failure on rank 1"]
@@ -239,7 +242,10 @@ def expected_text(mode: str, fault: str) -> list:
 
 @pytest.mark.parametrize(
     ("fault", "step"),
-    [*((f, "built-in") for f in FAULTS), *((f, "custom") for f in CUSTOM_STEP_FAULTS)],
+    [
+        *((f, "built-in") for f in FAULTS + AFTER_FIT_FAULTS),
+        *((f, "custom") for f in CUSTOM_STEP_FAULTS),
+    ],
 )
 @pytest.mark.parametrize("mode", MODES)
 def test_every_rank_ends_fast_named_and_nothing_is_left(cells, mode, fault, step):

@@ -12,6 +12,9 @@ Every rank writes DIR/pid<rank> at start. At step 2 of epoch 0, rank 1 (the last
     gil      like stuck, in C code that holds the GIL (libc sleep through ctypes.PyDLL)
     extra    no fault in fit; afterwards rank 0 alone calls distributed.barrier() (DIR/fault is
              written just before), which rank 1, having ended, never joins
+    KIND-evaluate, KIND-predict
+             no fault in fit; afterwards rank 1 injects KIND (raise, kill, ...) at batch 1 of
+             model.evaluate() or model.predict()
 
 STEP "custom" trains a model with Dropout through its own train_step (the keras.io guide's);
 there `raise` happens inside that step, after backward() has started the gradient all-reduce
@@ -33,6 +36,8 @@ from distkeras import distributed, layers
 
 folder, fault = Path(sys.argv[1]), sys.argv[2]
 custom = sys.argv[3:] == ["custom"]
+kind, _, phase = fault.partition("-")  # "raise-evaluate": raise, in evaluate()
+phase = phase or "fit"
 rank = distributed.rank()
 (folder / f"pid{rank}").write_text(str(os.getpid()))
 
@@ -40,6 +45,24 @@ rank = distributed.rank()
 def note(name: str) -> None:
     (folder / f"{name}.tmp").write_text(repr(time.time()))
     os.replace(folder / f"{name}.tmp", folder / name)
+
+
+def inject() -> None:
+    note("fault")
+    if kind == "raise":
+        raise RuntimeError("injected failure on rank 1")
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "exit3":
+        sys.exit(3)
+    if kind == "exit0":
+        sys.exit(0)
+    if kind == "stuck":  # long enough for the others to time out and ask where it is
+        time.sleep(float(os.environ["DISTKERAS_TIMEOUT"]) + 6)
+    if kind == "gil":  # no Python thread of this process runs meanwhile
+        end = time.monotonic() + float(os.environ["DISTKERAS_TIMEOUT"]) + 6
+        while time.monotonic() < end:  # a signal cuts a sleep short: sleep again
+            ctypes.PyDLL(None).sleep(max(1, int(end - time.monotonic())))
 
 
 class Fault(distkeras.callbacks.Callback):
@@ -50,23 +73,17 @@ class Fault(distkeras.callbacks.Callback):
             if batch >= 2:
                 time.sleep(0.05)  # keep training until the signal arrives
             return
-        if batch != 2 or rank != 1 or (custom and fault in IN_STEP):
+        if batch != 2 or rank != 1 or phase != "fit" or (custom and fault in IN_STEP):
             return
-        note("fault")
-        if fault == "raise":
-            raise RuntimeError("injected failure on rank 1")
-        if fault == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        if fault == "exit3":
-            sys.exit(3)
-        if fault == "exit0":
-            sys.exit(0)
-        if fault == "stuck":  # long enough for the others to time out and ask where it is
-            time.sleep(float(os.environ["DISTKERAS_TIMEOUT"]) + 6)
-        if fault == "gil":  # no Python thread of this process runs meanwhile
-            end = time.monotonic() + float(os.environ["DISTKERAS_TIMEOUT"]) + 6
-            while time.monotonic() < end:  # a signal cuts a sleep short: sleep again
-                ctypes.PyDLL(None).sleep(max(1, int(end - time.monotonic())))
+        inject()
+
+    def on_test_batch_begin(self, batch, logs=None):
+        if phase == "evaluate" and batch == 1 and rank == 1:
+            inject()
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        if phase == "predict" and batch == 1 and rank == 1:
+            inject()
 
 
 IN_STEP = ("raise", "stuck")  # where the custom step injects the fault itself
@@ -105,6 +122,10 @@ else:
 model.compile(optimizer="sgd", loss="mse")
 epochs = 400 if fault == "term" else 2
 model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[Fault()])
+if phase == "evaluate":
+    model.evaluate(x, y, batch_size=8, verbose=0, callbacks=[Fault()])
+if phase == "predict":
+    model.predict(x, batch_size=8, verbose=0, callbacks=[Fault()])
 if fault == "extra" and rank == 0:
     note("fault")
     distributed.barrier()
