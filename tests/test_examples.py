@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# Its runs start together from one module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("examples")
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240  # seconds per run; a busy machine is slow, a hang is caught
 TINY = ["--epochs", "1", "--samples", "256"]

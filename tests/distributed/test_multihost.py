@@ -25,6 +25,9 @@ import pytest
 from tests.distributed import netns
 from tests.distributed.jobs import REPO, SCRIPTS, worker_env
 
+# One module fixture runs the two-host job: keep its tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("multihost")
+
 JOB = SCRIPTS / "multihost_job.py"
 TIMEOUT_S = 10  # DISTKERAS_TIMEOUT: rendezvous and collectives
 PORT = 29531

@@ -22,6 +22,9 @@ import pytest
 
 from tests.distributed.jobs import REPO, SCRIPTS, worker_env
 
+# Both sessions start from the first test that asks: keep its tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("notebook_launch")
+
 FAIL_FAST_S = 10  # from the failure to launch() raising: seconds, not the collective timeout
 
 

@@ -19,6 +19,9 @@ import pytest
 from distkeras.training import preemption
 from tests.faults import SCRIPTS, Job, launcher, outputs
 
+# The uninterrupted reference runs once per process: keep its tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("exact_resume")
+
 SCRIPT = SCRIPTS / "dropout_job.py"
 EPOCHS, STEPS = 3, 20
 # 1 and N workers sum gradients in different orders: float tolerance, as the 1 = N tests.

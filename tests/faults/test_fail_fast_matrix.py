@@ -1,10 +1,12 @@
 """No failure hangs any launch mode: every cell of {launch mode} x {fault}.
 
 Launch modes: distkeras-launch (default backend: MPI on CPU), --backend torch, --backend mpi,
-plain mpiexec, plain torchrun. Faults, injected by rank 1 at step 2 of a tiny fit
+plain mpiexec, plain torchrun, and a SLURM step (scripts/fake_srun.py: srun's variables, and,
+as srun by default, no task is killed when another fails, so the tasks must end by
+themselves). Faults, injected by rank 1 at step 2 of a tiny fit
 (scripts/fail_fast_job.py): an exception, SIGKILL, sys.exit(3), sys.exit(0) (one rank leaving
 fit early is a failure of the job too), and SIGTERM sent to the launcher (distkeras-launch,
-mpiexec or torchrun) in the middle of training. The exception and the SIGTERM are also tried
+mpiexec, torchrun or srun) in the middle of training. The exception and the SIGTERM are also tried
 on a model with Dropout that trains through its own train_step, where rank 1 raises inside
 the step, between backward() and optimizer.apply(). After fit, an exception in evaluate() and
 a SIGKILL in predict() (at their batch 1). In every cell:
@@ -34,8 +36,11 @@ from distkeras_launcher.mpi import find_mpiexec
 
 from tests.faults import REPO, SCRIPTS, worker_env
 
+# Its cells start together from one module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("fail_fast_matrix")
+
 JOB = SCRIPTS / "fail_fast_job.py"
-MODES = ("launch", "launch-torch", "launch-mpi", "mpiexec", "torchrun")
+MODES = ("launch", "launch-torch", "launch-mpi", "mpiexec", "torchrun", "srun")
 FAULTS = ("raise", "kill", "exit3", "exit0", "term")
 CUSTOM_STEP_FAULTS = ("raise", "term")  # the faults whose path differs in a user's train_step
 AFTER_FIT_FAULTS = ("raise-evaluate", "kill-predict")  # in model.evaluate() / model.predict()
@@ -57,6 +62,8 @@ def command(mode: str, folder: Path, fault: str, step: str = "built-in") -> list
         return [*launch, "--backend", "mpi", *script]
     if mode == "mpiexec":
         return [find_mpiexec(), "-n", "2", sys.executable, *script]
+    if mode == "srun":  # a SLURM step: srun kills no task when another fails
+        return [sys.executable, str(SCRIPTS / "fake_srun.py"), "2", sys.executable, *script]
     return [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
         "--master-port", str(_free_port()), "--monitor-interval", "0.1", *script,
@@ -233,6 +240,8 @@ def expected_text(mode: str, fault: str) -> list:
             return ["rank 1 failed with signal SIGKILL"]
         if mode == "mpiexec":
             return ["BAD TERMINATION", "signal 9"]
+        if mode == "srun":  # srun names the task; rank 0 says why it stopped
+            return ["srun: error: localhost: task 1: Killed", "another worker disconnected"]
         return ["rank      : 1", "Signal 9 (SIGKILL)"]
     # term: the signal reached the job, and every rank said why it stopped.
     if launcher:

@@ -16,7 +16,10 @@ import pytest
 
 from tests.faults.test_fail_fast_matrix import Cell, start_cells
 
-MODES = ("launch", "launch-torch", "mpiexec", "torchrun")
+# Its cells start together from one module fixture: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("hang_diagnosis")
+
+MODES = ("launch", "launch-torch", "mpiexec", "torchrun", "srun")
 GIL_MODES = ("launch", "torchrun")  # MPI and torch
 TIMEOUT_S = 3.0
 
@@ -29,7 +32,10 @@ WAITED = {
     "custom": "all_reduce #7 (epoch 0, step 2)",
 }
 LAST = {"built-in": "all_reduce #8 (epoch 0, step 1)", "custom": "all_reduce #6 (epoch 0, step 1)"}
-STUCK_IN = {"built-in": "on_train_batch_begin", "custom": "train_step"}
+# The function that sleeps (the line rank 1 is said to be running), and the hook or step it
+# was called from (in its stack).
+STUCK_IN = {"built-in": "inject", "custom": "train_step"}
+CALLED_FROM = {"built-in": "on_train_batch_begin", "custom": "train_step"}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +69,7 @@ def test_the_stuck_rank_is_named_with_its_stack(cells, mode, step):
     assert report in out, tail
     stack = out[out.index(report) :]
     assert f"in {where}" in stack and "time.sleep(" in stack, tail
+    assert f"in {CALLED_FROM[step]}" in stack, tail
     assert not cell.leftovers, f"processes left behind: {cell.leftovers}"
     if mode.startswith("launch"):
         closing = out[out.rindex("distkeras-launch: rank 0 failed (exit code 1)") :]

@@ -31,6 +31,9 @@ from tests.faults import (
     tiny_job,
 )
 
+# tests.faults' reference runs are cached per process: share them with test_restarts.
+pytestmark = pytest.mark.xdist_group("tiny_job_references")
+
 
 def _check_resumes(outdir, start_rerun, expected: dict) -> None:
     """The backup is mid-epoch 2; the job `start_rerun()` starts completes from there like an

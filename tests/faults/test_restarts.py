@@ -25,6 +25,9 @@ from tests.faults import (
     tiny_job,
 )
 
+# tests.faults' reference runs are cached per process: share them with test_preemption.
+pytestmark = pytest.mark.xdist_group("tiny_job_references")
+
 
 @pytest.mark.parametrize("step", [None, "guide"])
 def test_killed_worker_restarts_the_group_and_training_matches(tmp_path, step):
