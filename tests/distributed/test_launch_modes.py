@@ -5,8 +5,6 @@ and a SLURM step simulated by starting the tasks ourselves with srun's variables
 must train the very same model as one process (same seed, global batch, sharded data).
 """
 
-import random
-import socket
 import sys
 import time
 
@@ -15,6 +13,7 @@ import pytest
 
 from launcher.mpi import find_mpiexec
 from tests.distributed import jobs
+from tests.faults.scripts.fake_srun import free_job_id
 
 TRAIN = jobs.REPO / "examples" / "train.py"
 # Tiny: 96 samples (86 for training, global batches of 16 with a last one of 6), 2 epochs.
@@ -51,22 +50,9 @@ def _mpiexec(outdir):
     return jobs.run(command, outdir)
 
 
-def _slurm_job_id() -> int:
-    """A job id whose derived rendezvous port (10000 + id % 20000) is free right now."""
-    for _ in range(100):
-        port = random.randrange(10000, 30000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return 4_000_000 + (port - 10000)  # 4_000_000 % 20000 == 0
-    raise RuntimeError("no free port in [10000, 30000)")
-
-
 def _slurm(outdir):
     outdir.mkdir(parents=True, exist_ok=True)
-    job_id = str(_slurm_job_id())
+    job_id = str(free_job_id())
     envs = [
         jobs.worker_env(SLURM_PROCID=str(rank), SLURM_NTASKS=str(WORKERS),
                         SLURM_LOCALID=str(rank), SLURM_STEP_ID="0", SLURM_JOB_ID=job_id,

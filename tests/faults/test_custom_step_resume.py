@@ -12,26 +12,7 @@ import torch
 
 import distkeras
 from distkeras import callbacks, layers
-
-
-class GuideStep(distkeras.Sequential):
-    """The train_step of the keras.io guide "Customizing what happens in fit() with PyTorch"."""
-
-    def train_step(self, data):
-        x, y = data
-        self.zero_grad()
-        y_pred = self(x, training=True)
-        loss = self.compute_loss(y=y, y_pred=y_pred)
-        loss.backward()
-        weights = self.trainable_weights
-        with torch.no_grad():
-            self.optimizer.apply([v.value.grad for v in weights], weights)
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(y, y_pred)
-        return {m.name: m.result() for m in self.metrics}
+from tests.faults.scripts.guide_step import GuideStep
 
 
 class Interrupt(callbacks.Callback):

@@ -20,6 +20,7 @@ import sys
 
 
 def free_job_id() -> int:
+    """A job id whose derived rendezvous port (10000 + id % 20000) is free right now."""
     for _ in range(100):
         port = random.randrange(10000, 30000)
         with socket.socket() as sock:
