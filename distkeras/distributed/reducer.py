@@ -22,7 +22,10 @@ The loss each worker differentiates is already normalised by the GLOBAL batch (s
 
 The last bucket (reduced last) carries one more element, a control slot: ``prepare(vote=1.0)``
 puts this rank's vote there and ``votes()`` reads the sum over ranks after ``finish()``. fit
-uses it to agree on stopping after a preemption signal without an extra collective.
+uses it to agree on stopping after a preemption signal without an extra collective. With
+``loss_slots=K`` it also carries K loss values (``prepare(losses=...)``, summed into
+``summed_losses()``): fit sends each worker's share of the batch loss (and per-output
+losses), so every rank logs the global batch's loss after each step, again for free.
 """
 
 from __future__ import annotations
@@ -79,7 +82,9 @@ class GradientReducer:
         comm: the communicator.
         bucket_bytes: target bucket size.
         first_bucket_bytes: size of the first bucket (the last layers' gradients).
-        compression: None, "fp16" or "bf16": gradients travel in that dtype.
+        compression: None, "fp16" or "bf16": gradients travel in that dtype (the control
+            values too).
+        loss_slots: how many loss values ``prepare(losses=...)`` sends along.
 
     Example:
         >>> reducer = GradientReducer(params, comm)
@@ -93,6 +98,7 @@ class GradientReducer:
         bucket_bytes: int = _BUCKET_BYTES,
         first_bucket_bytes: int = _FIRST_BUCKET_BYTES,
         compression=None,
+        loss_slots: int = 0,
     ):
         if compression not in _COMPRESSION:
             raise ValueError(
@@ -110,6 +116,7 @@ class GradientReducer:
             raise ValueError("GradientReducer received the same parameter twice.")
         self.comm = comm
         self.compression = _COMPRESSION[compression]
+        self.loss_slots = loss_slots
         self.buckets = self._make_buckets(params, bucket_bytes, first_bucket_bytes)
         self.bucket_of = {}
         for index, bucket in enumerate(self.buckets):
@@ -134,11 +141,14 @@ class GradientReducer:
             current.append(p)
             size += p.numel() * p.element_size()
         if current:
-            buckets.append(_Bucket(current, self.compression, control=1))
+            buckets.append(_Bucket(current, self.compression, control=1 + self.loss_slots))
         return buckets
 
-    def prepare(self, vote: float = 0.0, grad_scale: float = 1.0) -> None:
-        """Call before backward: starts a new round of buckets; ``vote`` goes to ``votes()``.
+    def prepare(
+        self, vote: float = 0.0, grad_scale: float = 1.0, losses: torch.Tensor | None = None
+    ) -> None:
+        """Call before backward: starts a new round of buckets; ``vote`` goes to ``votes()``,
+        ``losses`` (``loss_slots`` values, or zeros when None) to ``summed_losses()``.
 
         ``grad_scale`` multiplies this rank's gradients before the sum: a user's
         ``train_step`` differentiates the mean over its own part of the batch, and weighting
@@ -148,7 +158,13 @@ class GradientReducer:
         for bucket in self.buckets:
             bucket.reset()
         if self.buckets:
-            self.buckets[-1].control.fill_(vote)
+            control = self.buckets[-1].control
+            control[0].fill_(vote)
+            if self.loss_slots:
+                if losses is None:
+                    control[1:].zero_()
+                else:
+                    control[1:].copy_(losses.detach().reshape(-1))
         self.next_to_launch = 0
         self.active = True
 
@@ -224,6 +240,11 @@ class GradientReducer:
         if not self.buckets:
             return torch.zeros(())
         return self.buckets[-1].control[0]
+
+    def summed_losses(self) -> torch.Tensor:
+        """The sum over ranks of ``prepare(losses=...)`` (``loss_slots`` values, on the
+        device), after finish(); a view the next round overwrites."""
+        return self.buckets[-1].control[1:]
 
     def close(self) -> None:
         """Removes the autograd hooks."""

@@ -223,7 +223,11 @@ class StepContext:
 
             sync.check_and_broadcast(model, self.comm)
             model._weights_synced = True
-            self.reducer = sync.make_reducer(self.params, self.comm)
+            # The batch loss (and each output's, with several) rides in the gradient
+            # all-reduce: the per-step logs are the global batch's on every rank.
+            outputs = len(model._compiled_loss.losses) if model._compiled_loss else 1
+            self._loss_slots = 1 + (outputs if outputs > 1 else 0)
+            self.reducer = sync.make_reducer(self.params, self.comm, loss_slots=self._loss_slots)
         self.metric_objects = metrics.metrics if metrics is not None else []
         self.prepared = True
         if getattr(self, "_pending_resume", None) is not None:
@@ -233,6 +237,9 @@ class StepContext:
         """Zeroes the epoch's sums; ``resume_state`` (from ``epoch_state``) restores them."""
         self.loss_total = torch.zeros((), device=self.device)
         self.output_loss_totals = None
+        # Under several workers: the running sums of the GLOBAL batch losses (the same on
+        # every rank), which the per-step logs read; None until a training step adds to them.
+        self.global_loss_totals = None
         self.samples_seen = 0
         if self.model._compiled_metrics is not None:
             self.model._compiled_metrics.reset_state()
@@ -263,6 +270,13 @@ class StepContext:
     def _apply_resume(self) -> None:
         state, self._pending_resume = self._pending_resume, None
         self.samples_seen = int(state["samples_seen"])
+        if self.reducer is not None:  # the saved sums are global: every rank's logs start there
+            saved = [state["loss_total"].reshape(1)]
+            if state.get("output_loss_totals") is not None and self._loss_slots > 1:
+                saved.append(state["output_loss_totals"].reshape(-1))
+            totals = torch.cat(saved).to(self.device, torch.float32)
+            self.global_loss_totals = torch.zeros(self._loss_slots, device=self.device)
+            self.global_loss_totals[: totals.numel()] = totals
         if self.rank != 0:
             return  # the saved sums are global: one rank holds them, the others add to zero
         with torch.no_grad():
@@ -334,7 +348,8 @@ class StepContext:
             self._track(loss, per_output, batch, y_true, y_pred)
             return
         if self.reducer is not None:
-            self.reducer.prepare(**({"vote": 1.0} if vote else {}))
+            losses = loss if self._loss_slots == 1 else self._loss_vector(loss, per_output)
+            self.reducer.prepare(vote=1.0 if vote else 0.0, losses=losses)
         if self.grad_scaler is not None:
             (loss * self.grad_scaler.scale).backward()
         else:
@@ -363,7 +378,17 @@ class StepContext:
             with torch.no_grad():
                 for param, constraint in self.constraints:
                     param.copy_(constraint(param))
+        if self.reducer is not None:
+            if self.global_loss_totals is None:
+                self.global_loss_totals = torch.zeros(self._loss_slots, device=self.device)
+            self.global_loss_totals.add_(self.reducer.summed_losses(), alpha=batch.global_size)
         self._track(loss, per_output, batch, y_true, y_pred)
+
+    def _loss_vector(self, loss, per_output) -> torch.Tensor:
+        """[total, output 1, output 2, ...] for the reducer (an output without a loss: 0)."""
+        values = [v.detach().float() if v is not None else None for v in per_output]
+        zero = loss.detach().float().new_zeros(())
+        return torch.stack([loss.detach().float(), *(zero if v is None else v for v in values)])
 
     def _scaled_optimizer_step(self, optimizer, params) -> None:
         scaler = self.grad_scaler
@@ -458,16 +483,25 @@ class StepContext:
         return LazyLogs(self._read_logs, {"loss": self._read_loss})
 
     def _read_loss(self) -> float:
-        return float(self.loss_total) / max(self.samples_seen, 1)
+        totals = self.global_loss_totals
+        total = self.loss_total if totals is None else totals[0]
+        return float(total) / max(self.samples_seen, 1)
 
     def _read_logs(self) -> dict:
         if not self.prepared:
             return {}
         seen = max(self.samples_seen, 1)
-        logs = {"loss": float(self.loss_total) / seen}
-        if self.output_loss_totals is not None:
+        if self.global_loss_totals is not None:  # one host copy: total, then each output's
+            total, *per_output = self.global_loss_totals.tolist()
+        else:
+            total = float(self.loss_total)
+            per_output = (
+                None if self.output_loss_totals is None else self.output_loss_totals.tolist()
+            )
+        logs = {"loss": total / seen}
+        if per_output and self.output_loss_totals is not None:
             losses = self.model._compiled_loss.losses
-            for name, loss, total in zip(self.names, losses, self.output_loss_totals.tolist()):
+            for name, loss, total in zip(self.names, losses, per_output):
                 if loss is not None:  # an output without a loss has no loss to report
                     logs[f"{name}_loss"] = total / seen
         metrics = self.model._compiled_metrics

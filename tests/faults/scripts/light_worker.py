@@ -26,8 +26,15 @@ def note(name: str, text: str = "") -> None:
     os.replace(folder / f"{name}.tmp", folder / name)
 
 
+def exit_75(signum, frame):
+    # Under mpiexec the signal can arrive twice (Hydra signals the relay's process group,
+    # and the relay forwards it too): a second one during shutdown must not kill us.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    sys.exit(75)
+
+
 if mode == "usr1":
-    signal.signal(signal.SIGUSR1, lambda s, f: sys.exit(75))
+    signal.signal(signal.SIGUSR1, exit_75)
     signal.signal(signal.SIGTERM, lambda s, f: (note(f"term{rank}"), sys.exit(1)))
 if mode == "requeue" and rank == 1:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
