@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from distkeras import activations, constraints, initializers, regularizers
+from distkeras import activations, backend, constraints, initializers, regularizers
 from distkeras.layers.base import Layer
 from distkeras.layers.lambda_layer import Lambda
 
@@ -218,6 +218,9 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
+        # Keras returns a backend tensor for numpy ids too.
+        if not isinstance(inputs, torch.Tensor):
+            inputs = backend.convert_to_tensor(inputs)
         return inputs != 0
 
     def compute_output_shape(self, input_shape):
@@ -278,6 +281,8 @@ class Masking(Layer):
 
     def compute_mask(self, inputs, mask=None):
         # The incoming mask is replaced, not combined, as in Keras.
+        if not isinstance(inputs, torch.Tensor):
+            inputs = backend.convert_to_tensor(inputs)
         return torch.any(inputs != self.mask_value, dim=-1)
 
     def compute_output_shape(self, input_shape):
