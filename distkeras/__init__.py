@@ -20,6 +20,7 @@ from distkeras import (
     models,
     ops,
     optimizers,
+    preprocessing,
     random,
     regularizers,
     saving,
@@ -55,6 +56,7 @@ __all__ = [
     "backend",
     "mixed_precision",
     "ops",
+    "preprocessing",
     "random",
     "saving",
 ]

@@ -27,7 +27,10 @@ def binary_accuracy(y_true, y_pred, threshold: float = 0.5) -> torch.Tensor:
 def categorical_accuracy(y_true, y_pred) -> torch.Tensor:
     """1.0 where ``argmax(y_true) == argmax(y_pred)`` (one-hot labels), per sample."""
     y_pred = to_tensor(y_pred)
-    y_true = to_tensor(y_true, device=y_pred.device).argmax(dim=-1)
+    y_true = to_tensor(y_true, device=y_pred.device)
+    if y_true.dtype == torch.bool:  # one-hot bool labels (keras.io's text examples); as Keras
+        y_true = y_true.to(torch.uint8)
+    y_true = y_true.argmax(dim=-1)
     if y_true.ndim == y_pred.ndim:
         y_true = y_true.squeeze(-1)
     return (y_true == y_pred.argmax(dim=-1)).float()

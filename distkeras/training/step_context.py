@@ -81,6 +81,9 @@ class StepContext:
         if x is None:
             raise ValueError("No data given: pass x (and y) to this method.")
         if isinstance(x, PyDataset):
+            # Stand-ins for tf.data datasets built unshuffled keep their order, as Keras's fit
+            # never reorders a tf.data.Dataset (a user's PyDataset is shuffled, as in Keras).
+            shuffle = shuffle and not getattr(x, "_keeps_batch_order", False)
             return self._py_dataset_data(x, y, shuffle=shuffle, steps=steps)
         if data_module.is_iterable_data(x):
             if y is not None:

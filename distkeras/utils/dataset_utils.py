@@ -40,8 +40,13 @@ def _check_positive_below(name: str, value: int, length: int) -> None:
 class TimeseriesDataset(PyDataset):
     """Batches of windows of ``data`` (and the target at each window's start)."""
 
-    def __init__(self, data, targets, starts: np.ndarray, window: np.ndarray, batch_size):
+    def __init__(
+        self, data, targets, starts: np.ndarray, window: np.ndarray, batch_size, shuffle=False
+    ):
         super().__init__()
+        # Keras returns a tf.data.Dataset, whose order fit keeps; shuffled windows are
+        # reshuffled by fit each epoch, as tf.data reshuffles them on each iteration.
+        self._keeps_batch_order = not shuffle
         self.data = data
         self.targets = targets
         self.starts = starts
@@ -55,10 +60,24 @@ class TimeseriesDataset(PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range for {len(self)} batches")
         starts = self.starts[index * self.batch_size : (index + 1) * self.batch_size]
-        windows = np.asarray(self.data)[starts[:, None] + self.window[None, :]]
+        windows = _as_tensor(np.asarray(self.data)[starts[:, None] + self.window[None, :]])
         if self.targets is None:
             return windows
-        return windows, np.asarray(self.targets)[starts]
+        return windows, _as_tensor(np.asarray(self.targets)[starts])
+
+    def take(self, count: int) -> list:
+        """The first ``count`` batches (all for -1), for tf.data's ``for x, y in ds.take(1)``."""
+        if count is None or count < 0:
+            count = len(self)
+        return [self[i] for i in range(min(int(count), len(self)))]
+
+
+def _as_tensor(array: np.ndarray):
+    # Keras yields tf tensors; CPU torch tensors give the same `.numpy()`, `.shape` and slicing
+    # (keras.io's weather example plots `x[0][:, 1].numpy()`), shared with the numpy array.
+    if array.dtype.kind in "biufc":
+        return torch.from_numpy(np.ascontiguousarray(array))
+    return array
 
 
 def timeseries_dataset_from_array(
@@ -120,7 +139,7 @@ def timeseries_dataset_from_array(
     if shuffle:
         np.random.RandomState(_shared_seed(seed)).shuffle(starts)
     window = np.arange(0, sequence_length * sampling_rate, sampling_rate)
-    return TimeseriesDataset(data, targets, starts, window, batch_size)
+    return TimeseriesDataset(data, targets, starts, window, batch_size, shuffle)
 
 
 def _split_sizes(left_size, right_size, total: int) -> tuple[int, int]:
